@@ -1,0 +1,129 @@
+"""FeatureMapCallback: a schedule around ``FeatureMapLogger`` for ``model.fit``.
+
+Example:
+    >>> import fmlogger                                                   # doctest: +SKIP
+    >>> cb = fmlogger.FeatureMapCallback("runs/exp1", probe=x_val[:8], layers=["conv*"])
+    >>> model.fit(x, y, epochs=10, callbacks=[cb])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import keras
+
+from fmlogger.logger import FeatureMapLogger
+from fmlogger.probe import as_probe
+from fmlogger.render import _check_int
+
+log = logging.getLogger("fmlogger")
+
+
+def is_chief() -> bool:
+    """False on the non-chief workers of a multi-worker ``tf.distribute`` job (read from TF_CONFIG)."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        return True
+    task = config.get("task") or {}
+    kind, index = task.get("type"), int(task.get("index", 0) or 0)
+    if kind in (None, "chief"):
+        return True
+    if kind == "worker":
+        return "chief" not in (config.get("cluster") or {}) and index == 0
+    return False
+
+
+class FeatureMapCallback(keras.callbacks.Callback):
+    """Logs feature maps of chosen layers on a fixed probe batch while ``fit`` trains.
+
+    Steps: 0 is the untrained model (logged when training starts from epoch 0), ``k`` is the
+    model after ``k`` epochs, so ``fit(initial_epoch=k)`` continues the numbering. The last
+    epoch is always logged. With ``every_n_batches``, steps count training batches instead.
+    Only the chief writes under ``tf.distribute``.
+
+    Args:
+        log_dir: the TensorBoard log folder; images go to ``<log_dir>/feature_maps``.
+        probe: an array/tensor batch, ``(x, y)``, a list/dict for multi-input models, or a
+            ``tf.data.Dataset``; its first ``max_samples`` samples are taken once and kept.
+        layers: names, paths, glob patterns or layer classes (see ``FeatureMapLogger``); None
+            picks every layer with a 4-D output.
+        every_n_epochs: log after every n-th epoch.
+        every_n_batches: if set, log every n training batches instead (steps count batches).
+        max_samples: probe samples kept (and images per layer and step).
+        **logger_options: any other ``FeatureMapLogger`` option (``normalize``, ``colormap``,
+            ``max_channels``, ``channel_order``, ``on_error``, ...).
+
+    Raises:
+        ValueError: for a bad option or probe, before training starts; for an unknown layer
+            when training starts (the message lists the layers).
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        probe,
+        layers=None,
+        *,
+        every_n_epochs: int = 1,
+        every_n_batches: int | None = None,
+        max_samples: int = 4,
+        **logger_options,
+    ):
+        super().__init__()
+        _check_int("every_n_epochs", every_n_epochs, 1)
+        _check_int("every_n_batches", every_n_batches, 1, allow_none=True)
+        self.logger = FeatureMapLogger(log_dir, layers, max_samples=max_samples, **logger_options)
+        self.probe = as_probe(probe, max_samples)
+        self.every_n_epochs = every_n_epochs
+        self.every_n_batches = every_n_batches
+        self._chief = is_chief()
+        self._batch_step = 0
+        self._logged_steps: list[int] = []
+
+    @property
+    def logged_steps(self) -> list[int]:
+        """The steps written so far by this callback, in order."""
+        return list(self._logged_steps)
+
+    def _log(self, step: int) -> None:
+        if not self._chief:
+            return
+        try:
+            self.logger.log(self.model, self.probe.x, step)
+        except Exception as err:  # noqa: BLE001 - the error policy decides
+            self.logger.errors.report(f"logging step {step}", err)
+            return
+        self._logged_steps.append(step)
+
+    def on_train_begin(self, logs=None):
+        # Resolve layers and trace the pass now, so a wrong layer name fails before epoch 1.
+        self.logger.capture_for(self.model, self.probe.x)
+        if self.every_n_batches:
+            optimizer = getattr(self.model, "optimizer", None)
+            self._batch_step = int(optimizer.iterations.numpy()) if optimizer is not None else 0
+            if self._batch_step == 0:
+                self._log(0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 0 and not self.every_n_batches and 0 not in self._logged_steps:
+            self._log(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_n_batches:
+            self._batch_step += 1
+            if self._batch_step % self.every_n_batches == 0:
+                self._log(self._batch_step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_n_batches:
+            return
+        step = epoch + 1
+        last = step == (self.params or {}).get("epochs")
+        if step % self.every_n_epochs == 0 or last:
+            self._log(step)
+
+    def on_train_end(self, logs=None):
+        self.logger.close()

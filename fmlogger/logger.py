@@ -1,0 +1,205 @@
+"""FeatureMapLogger: one step of capture -> render -> write, usable without ``fit``.
+
+Example:
+    >>> logger = FeatureMapLogger("runs/exp1", layers=["conv*"])    # doctest: +SKIP
+    >>> for step in range(3):                                       # doctest: +SKIP
+    ...     train_some(model)
+    ...     logger.log(model, probe_images, step)
+    >>> logger.close()                                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Mapping
+
+import numpy as np
+
+from fmlogger import tags
+from fmlogger.errors import ErrorPolicy
+from fmlogger.probe import as_probe
+from fmlogger.render import Frame, Renderer, RenderSettings, _check_int
+from fmlogger.summary import SummaryWriter
+
+log = logging.getLogger("fmlogger")
+
+
+def _check_log_dir(log_dir) -> str:
+    """Fails fast, naming the path and the OS error, when ``log_dir`` cannot be created/written."""
+    try:
+        path = os.fspath(log_dir)
+    except TypeError as err:
+        raise TypeError(f"log_dir must be a path. Received: log_dir={log_dir!r}") from err
+    if not path.strip():
+        raise ValueError("log_dir must be a non-empty path. Received: log_dir=''")
+    if "://" in path:  # gs://, s3://, hdfs://: TensorFlow's file systems check themselves
+        return path
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ValueError(f"log_dir={path!r} cannot be created: {probe!r} is a file, not a folder.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(f"log_dir={path!r} is not writable: no write permission on {probe!r}.")
+    return path
+
+
+class FeatureMapLogger:
+    """Captures chosen layers of a model on a batch and writes them to TensorBoard as images.
+
+    Images go to ``<log_dir>/feature_maps`` under ``feature_maps/<layer path>``, one image per
+    sample; per-layer statistics under ``feature_map_stats/<layer path>/<stat>``. The file writer
+    is created on the first write and flushed after every step.
+
+    Args:
+        log_dir: the TensorBoard log folder (shared with ``keras.callbacks.TensorBoard`` is fine).
+        layers: layer names, paths (``"backbone/conv1"``), glob patterns (``"conv*"``) or layer
+            classes; None picks every layer with a 4-D output (at most ``max_layers``).
+        max_samples: images per layer and step (the first samples of the batch).
+        normalize, clip_percentile, colormap, max_channels, channel_order, cols, min_tile_size,
+            padding, data_format: see ``fmlogger.RenderSettings``.
+        max_layers: cap on the default layer choice.
+        on_error: ``"warn"`` (report once, go on) or ``"raise"``.
+        run_name: the run sub-folder under ``log_dir``.
+
+    Raises:
+        ValueError: for an option value outside what is allowed (the message names it).
+        PermissionError: when ``log_dir`` is not writable.
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        layers=None,
+        *,
+        max_samples: int = 4,
+        normalize: str = "per_map",
+        clip_percentile: float | None = None,
+        colormap: str = "gray",
+        max_channels: int | None = 64,
+        channel_order: str = "index",
+        cols: int | None = None,
+        min_tile_size: int = 32,
+        padding: int = 1,
+        data_format: str = "channels_last",
+        max_layers: int = 16,
+        on_error: str = "warn",
+        run_name: str = tags.RUN_SUBDIR,
+    ):
+        _check_int("max_samples", max_samples, 1)
+        _check_int("max_layers", max_layers, 1)
+        self.log_dir = _check_log_dir(log_dir)
+        self.layers = layers
+        self.max_samples = max_samples
+        self.max_layers = max_layers
+        self.settings = RenderSettings(
+            normalize=normalize,
+            clip_percentile=clip_percentile,
+            colormap=colormap,
+            max_channels=max_channels,
+            channel_order=channel_order,
+            cols=cols,
+            min_tile_size=min_tile_size,
+            padding=padding,
+            data_format=data_format,
+        )
+        self.errors = ErrorPolicy(on_error)
+        self.renderer = Renderer(self.settings)
+        self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
+        self._capture = None
+        self._nonfinite_reported: set[str] = set()
+
+    @property
+    def run_dir(self) -> str:
+        """The folder the event files go to: ``<log_dir>/<run_name>``."""
+        return self.writer.run_dir
+
+    @property
+    def trace_count(self) -> int:
+        """How often the forward pass was traced (1 once capturing has started)."""
+        return self._capture.trace_count if self._capture is not None else 0
+
+    def capture_for(self, model, inputs):
+        """The ``Capture`` for ``model``, built (layers resolved, validated) on first use."""
+        from fmlogger.capture import Capture
+
+        if self._capture is None or self._capture.model is not model:
+            self._capture = Capture(model, self.layers, inputs, max_layers=self.max_layers)
+        return self._capture
+
+    def log(self, model, inputs, step: int) -> dict[str, Frame]:
+        """Captures the chosen layers of ``model`` on ``inputs`` and writes them at ``step``.
+
+        Args:
+            model: a Keras model.
+            inputs: a batch (array, tensor, list/dict for multi-input, or an ``(x, y)`` tuple);
+                only the first ``max_samples`` samples are used.
+            step: the TensorBoard step.
+
+        Returns:
+            ``{layer path: Frame}`` of what was written.
+        """
+        x = as_probe(inputs, self.max_samples).x
+        capture = self.capture_for(model, x)
+        try:
+            arrays = capture(x)
+        except Exception as err:  # noqa: BLE001 - the error policy decides
+            self.errors.report(f"capturing layer outputs at step {step}", err)
+            return {}
+        return self._write(arrays, step, capture.data_formats)
+
+    def log_arrays(self, arrays: Mapping[str, np.ndarray], step: int, *, data_format: str | None = None) -> dict[str, Frame]:
+        """Writes activations from anywhere (custom loops, other frameworks) at ``step``.
+
+        Args:
+            arrays: ``{name: array}``, each with samples on the first axis: ``[n, h, w, c]``
+                (or ``[n, c, h, w]`` with ``data_format="channels_first"``), ``[n, t, c]`` or
+                ``[n, units]``. Names become tags ``feature_maps/<name>``.
+            step: the TensorBoard step.
+            data_format: overrides the logger's ``data_format`` for these arrays.
+
+        Returns:
+            ``{name: Frame}`` of what was written.
+        """
+        fmt = data_format or self.settings.data_format
+        return self._write({name: arrays[name] for name in arrays}, step, {name: fmt for name in arrays})
+
+    def _write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> dict[str, Frame]:
+        frames: dict[str, Frame] = {}
+        for name, array in arrays.items():
+            try:
+                array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
+                frame = self.renderer.render(name, array, data_formats.get(name))
+                self.writer.image(tags.image_tag(name), frame.images, step, frame.description)
+                for stat in tags.STAT_NAMES:
+                    self.writer.scalar(tags.stat_tag(name, stat), frame.stats[stat], step)
+            except Exception as err:  # noqa: BLE001 - the error policy decides
+                self.errors.report(f"logging layer '{name}'", err)
+                continue
+            frames[name] = frame
+            if frame.stats["nonfinite"] and name not in self._nonfinite_reported:
+                self._nonfinite_reported.add(name)
+                log.warning(
+                    "fmlogger: layer '%s' produced %d NaN/Inf values at step %d; they are drawn in "
+                    "the marker colour and counted in %s.",
+                    name, frame.stats["nonfinite"], step, tags.stat_tag(name, "nonfinite"),
+                )
+        try:
+            self.writer.flush()
+        except Exception as err:  # noqa: BLE001
+            self.errors.report(f"flushing step {step} to {self.run_dir}", err)
+        return frames
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the event file; logging again later opens a new one."""
+        self.writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

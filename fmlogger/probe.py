@@ -1,0 +1,136 @@
+"""The fixed batch that every logged step is computed on.
+
+Accepted forms: an array or tensor batch; an ``(x, y)`` or ``(x,)`` tuple; a list or dict of
+arrays for multi-input models; a ``tf.data.Dataset`` of ``x`` or ``(x, y, ...)`` elements, batched
+(leading dimension unknown, as passed to ``fit``) or not. The first ``max_samples`` samples are
+taken once, copied to host memory and kept, so every step shows the same inputs.
+
+Example:
+    >>> import numpy as np
+    >>> probe = as_probe((np.zeros((10, 8, 8, 1)), np.arange(10)), max_samples=4)
+    >>> probe.x.shape, probe.y.tolist()
+    ((4, 8, 8, 1), [0, 1, 2, 3])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """The fixed probe: ``x`` (array, or list/dict of arrays) and optional labels ``y``."""
+
+    x: object
+    y: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        first = _leaves(self.x)[0]
+        return int(first.shape[0])
+
+
+def _leaves(x) -> list:
+    if isinstance(x, dict):
+        return [v for k in sorted(x) for v in _leaves(x[k])]
+    if isinstance(x, list):
+        return [v for item in x for v in _leaves(item)]
+    return [x]
+
+
+def _to_numpy(x):
+    if isinstance(x, dict):
+        return {k: _to_numpy(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_to_numpy(v) for v in x]
+    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+
+
+def _head(x, n):
+    if isinstance(x, dict):
+        return {k: _head(v, n) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_head(v, n) for v in x]
+    return x[:n]
+
+
+def _concat(parts):
+    first = parts[0]
+    if isinstance(first, dict):
+        return {k: _concat([p[k] for p in parts]) for k in first}
+    if isinstance(first, list):
+        return [_concat([p[i] for p in parts]) for i in range(len(first))]
+    return np.concatenate(parts, axis=0)
+
+
+def _is_dataset(probe) -> bool:
+    return hasattr(probe, "element_spec") and hasattr(probe, "take")
+
+
+def _from_dataset(dataset, max_samples: int) -> Probe:
+    spec = dataset.element_spec
+    x_spec = spec[0] if isinstance(spec, tuple) else spec
+    leading = _leaves(x_spec)[0].shape
+    batched = len(leading) > 0 and leading[0] is None
+    xs, ys, seen = [], [], 0
+    for element in dataset:
+        x, y = (element[0], element[1] if len(element) > 1 else None) if isinstance(element, tuple) else (element, None)
+        x = _to_numpy(x)
+        y = None if y is None else _to_numpy(y)
+        if not batched:
+            x = _expand(x)
+            y = None if y is None else np.asarray(y)[None]
+        xs.append(x)
+        ys.append(y)
+        seen += _leaves(x)[0].shape[0]
+        if seen >= max_samples:
+            break
+    if not xs:
+        raise ValueError("probe dataset is empty: it must yield at least one sample.")
+    x = _head(_concat(xs), max_samples)
+    y = None if any(v is None for v in ys) else np.concatenate(ys)[:max_samples]
+    return Probe(x, y)
+
+
+def _expand(x):
+    if isinstance(x, dict):
+        return {k: _expand(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_expand(v) for v in x]
+    return x[None]
+
+
+def as_probe(probe, max_samples: int) -> Probe:
+    """Turns any accepted probe form into a ``Probe`` of at most ``max_samples`` samples.
+
+    Raises:
+        ValueError: for an empty probe, an unsupported type, or inputs whose batch sizes differ.
+    """
+    if isinstance(probe, Probe):
+        return Probe(_head(probe.x, max_samples), None if probe.y is None else probe.y[:max_samples])
+    if _is_dataset(probe):
+        return _from_dataset(probe, max_samples)
+    y = None
+    if isinstance(probe, tuple):
+        if not 1 <= len(probe) <= 3:
+            raise ValueError(
+                "probe as a tuple must be (x,), (x, y) or (x, y, sample_weight). "
+                f"Received a tuple of {len(probe)} items."
+            )
+        probe, y = probe[0], (probe[1] if len(probe) > 1 else None)
+    try:
+        x = _to_numpy(probe)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            "probe must be an array/tensor batch, an (x, y) tuple, a list or dict of arrays, or a "
+            f"tf.data.Dataset. Received: {type(probe).__name__} ({err})"
+        ) from err
+    sizes = {int(leaf.shape[0]) if np.ndim(leaf) else 0 for leaf in _leaves(x)}
+    if 0 in sizes:
+        raise ValueError("probe must hold at least one sample along its first axis. Received an empty batch.")
+    if len(sizes) > 1:
+        raise ValueError(f"probe inputs must share their batch size. Received sizes: {sorted(sizes)}")
+    y = None if y is None else _to_numpy(y)[:max_samples]
+    return Probe(_head(x, max_samples), y)

@@ -1,0 +1,254 @@
+"""Activations -> uint8 images: choose channels, normalize, tile, colorize (numpy only).
+
+``Renderer`` keeps the per-layer state that must not change between steps (the top-k channel
+choice and the ``fixed`` range), so a tile position shows the same channel, on the same scale, at
+every epoch.
+
+Output shapes and how they are drawn (``n`` = samples):
+    ``[n, h, w, c]`` (``channels_first``: ``[n, c, h, w]``): one tile per channel in a grid.
+    ``[n, t, c]`` (sequences): one heatmap per sample, channels down, time across.
+    ``[n, units]`` (dense): one strip per sample, a cell per unit.
+    anything else (5-D, scalars): ``UnsupportedOutput`` with a message saying why it is skipped.
+
+Example:
+    >>> import numpy as np
+    >>> renderer = Renderer(RenderSettings(max_channels=4, min_tile_size=8))
+    >>> frame = renderer.render("conv1", np.random.rand(2, 8, 8, 6).astype("float32"))
+    >>> frame.images.shape, frame.channels
+    ((2, 19, 19, 1), (0, 1, 2, 3))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import numpy as np
+
+from fmlogger import colormaps, tiling
+from fmlogger.normalize import NORMALIZE_MODES, normalize, value_range
+
+CHANNEL_ORDERS = ("index", "top_k")
+DATA_FORMATS = ("channels_last", "channels_first")
+NONFINITE_CODE = 256
+PAD_CODE = 257
+
+
+class UnsupportedOutput(ValueError):
+    """A layer output the renderer cannot draw (5-D volumes, scalars, nested structures)."""
+
+
+def _check_choice(name: str, value, allowed: Sequence) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}. Received: {name}={value!r}")
+
+
+def _check_int(name: str, value, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{extra}. Received: {name}={value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderSettings:
+    """How activations become images. Every field is validated on construction.
+
+    Args:
+        normalize: ``"per_map"``, ``"per_layer"``, ``"symmetric"`` or ``"fixed"`` (see
+            ``fmlogger.normalize``).
+        clip_percentile: clip this percentile at both ends before scaling (e.g. 1.0 -> 1st..99th),
+            or None.
+        colormap: ``"gray"`` (1-channel PNG), ``"viridis"``, ``"magma"`` or ``"coolwarm"``.
+        max_channels: at most this many channels per layer, or None for all.
+        channel_order: ``"index"`` (the first ``max_channels``) or ``"top_k"`` (highest mean
+            activation on the probe at the first logged step, then kept).
+        cols: grid columns, or None for a near-square grid.
+        min_tile_size: small maps are upscaled (nearest neighbour, integer factor) to at least
+            this many pixels on their longer side.
+        padding: pixels between tiles and around the grid.
+        data_format: layout of 3-D/4-D outputs given as arrays; model layers report their own.
+    """
+
+    normalize: str = "per_map"
+    clip_percentile: float | None = None
+    colormap: str = "gray"
+    max_channels: int | None = 64
+    channel_order: str = "index"
+    cols: int | None = None
+    min_tile_size: int = 32
+    padding: int = 1
+    data_format: str = "channels_last"
+
+    def __post_init__(self):
+        _check_choice("normalize", self.normalize, NORMALIZE_MODES)
+        _check_choice("colormap", self.colormap, colormaps.COLORMAPS)
+        _check_choice("channel_order", self.channel_order, CHANNEL_ORDERS)
+        _check_choice("data_format", self.data_format, DATA_FORMATS)
+        _check_int("max_channels", self.max_channels, 1, allow_none=True)
+        _check_int("cols", self.cols, 1, allow_none=True)
+        _check_int("min_tile_size", self.min_tile_size, 1)
+        _check_int("padding", self.padding, 0)
+        if self.clip_percentile is not None and not (0 <= self.clip_percentile < 50):
+            raise ValueError(
+                "clip_percentile must be a number in [0, 50) or None. "
+                f"Received: clip_percentile={self.clip_percentile!r}"
+            )
+
+    def describe(self) -> str:
+        """One line naming the settings that change how pixels look."""
+        clip = f", clip_percentile={self.clip_percentile}" if self.clip_percentile else ""
+        return f"normalize={self.normalize}{clip}, colormap={self.colormap}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """One rendered layer at one step.
+
+    Attributes:
+        images: uint8 ``[n, H, W, 1]`` (gray) or ``[n, H, W, 3]``.
+        stats: ``{"mean", "std", "zero_fraction", "nonfinite"}`` over the whole output.
+        channels: the channel indices shown, in tile order (empty for strips and heatmaps).
+        kind: ``"grid"``, ``"heatmap"`` or ``"strip"``.
+        description: a line for TensorBoard's image card.
+    """
+
+    images: np.ndarray
+    stats: dict
+    channels: tuple
+    kind: str
+    description: str
+
+
+def activation_stats(x: np.ndarray) -> dict:
+    """Mean and std of the finite values, fraction exactly zero, and the count of NaN/Inf."""
+    x = np.asarray(x)
+    finite = np.isfinite(x)
+    nonfinite = int(finite.size - np.count_nonzero(finite))
+    values = x if nonfinite == 0 else x[finite]
+    values = values.astype(np.float64, copy=False)
+    return {
+        "mean": float(values.mean()) if values.size else 0.0,
+        "std": float(values.std()) if values.size else 0.0,
+        "zero_fraction": float(np.count_nonzero(x == 0) / max(x.size, 1)),
+        "nonfinite": nonfinite,
+    }
+
+
+def to_maps(x: np.ndarray, data_format: str = "channels_last") -> tuple[np.ndarray, str]:
+    """Reshapes a layer output to maps ``[n, k, h, w]`` and says how they are drawn.
+
+    Raises:
+        UnsupportedOutput: for ranks other than 2, 3 and 4.
+    """
+    x = np.asarray(x)
+    if x.ndim == 4:
+        return (x if data_format == "channels_first" else x.transpose(0, 3, 1, 2)), "grid"
+    if x.ndim == 3:  # (n, time, channels) -> one heatmap, channels down and time across
+        return (x if data_format == "channels_first" else x.transpose(0, 2, 1))[:, None], "heatmap"
+    if x.ndim == 2:
+        return x[:, None, None, :], "strip"
+    if x.ndim == 5:
+        raise UnsupportedOutput(
+            f"5-D output of shape {x.shape} (volumes, e.g. Conv3D) is not drawn; "
+            "pick 2-D, 3-D or 4-D layers, or reshape the volume and use log_arrays."
+        )
+    raise UnsupportedOutput(
+        f"output of shape {x.shape} has rank {x.ndim}; only rank 2 (units), 3 (sequences) "
+        "and 4 (feature maps) can be drawn."
+    )
+
+
+def colorize(codes: np.ndarray, colormap: str) -> np.ndarray:
+    """Turns codes (0..255 data, ``NONFINITE_CODE``, ``PAD_CODE``) into uint8 pixels ``[..., c]``.
+
+    ``gray`` stays 1-channel unless a non-finite marker is present; colormaps give RGB.
+    """
+    table = np.empty((258, 3), dtype=np.uint8)
+    table[:256] = colormaps.lookup_table(colormap)
+    table[NONFINITE_CODE] = colormaps.nonfinite_color(colormap)
+    table[PAD_CODE] = colormaps.pad_color(colormap)
+    if colormap == "gray" and not np.any(codes == NONFINITE_CODE):
+        return table[:, :1][codes]
+    return table[codes]
+
+
+def quantize(unit: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint16 codes 0..255 (``round(v * 255)``, halves up); NaN -> NONFINITE_CODE."""
+    with np.errstate(invalid="ignore"):
+        codes = np.floor(unit * 255 + 0.5)
+    return np.where(np.isnan(unit), NONFINITE_CODE, codes).astype(np.uint16)
+
+
+class Renderer:
+    """Renders layers step after step, keeping each layer's channel choice and fixed range."""
+
+    def __init__(self, settings: RenderSettings | None = None):
+        self.settings = settings or RenderSettings()
+        self._channels: dict[str, np.ndarray] = {}
+        self._fixed_range: dict[str, tuple[float, float]] = {}
+
+    def channels_for(self, name: str, maps: np.ndarray) -> np.ndarray:
+        """The channel indices to show for layer ``name``, chosen once and then kept."""
+        if name not in self._channels:
+            k = maps.shape[1]
+            limit = min(k, self.settings.max_channels or k)
+            if self.settings.channel_order == "top_k":
+                with np.errstate(all="ignore"):
+                    finite = np.where(np.isfinite(maps), maps, 0).astype(np.float64)
+                    score = finite.mean(axis=(0, 2, 3))
+                chosen = np.argsort(-score, kind="stable")[:limit]
+            else:
+                chosen = np.arange(limit)
+            self._channels[name] = chosen
+        return self._channels[name]
+
+    def fixed_range_for(self, name: str, maps: np.ndarray) -> tuple[float, float]:
+        """The ``fixed`` range of layer ``name``, computed over the whole probe on first use."""
+        if name not in self._fixed_range:
+            lo, hi = value_range(maps, (0, 1, 2, 3), self.settings.clip_percentile)
+            self._fixed_range[name] = (float(lo.item()), float(hi.item()))
+        return self._fixed_range[name]
+
+    def render(self, name: str, activations: np.ndarray, data_format: str | None = None) -> Frame:
+        """Renders one layer's output (first axis = samples) into a ``Frame``."""
+        s = self.settings
+        activations = np.asarray(activations)
+        if not np.issubdtype(activations.dtype, np.number) or activations.dtype == np.bool_:
+            activations = activations.astype(np.float32)
+        maps, kind = to_maps(activations, data_format or s.data_format)
+        stats = activation_stats(activations)
+        total = maps.shape[1]
+        if kind == "grid":
+            chosen = self.channels_for(name, maps)
+            maps = maps[:, chosen] if len(chosen) < maps.shape[1] or np.any(np.diff(chosen) != 1) else maps
+            scale = tiling.uniform_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
+        else:
+            chosen = np.arange(0)
+            scale = tiling.axis_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
+        fixed = self.fixed_range_for(name, maps) if s.normalize == "fixed" else None
+        unit = normalize(maps, s.normalize, clip_percentile=s.clip_percentile, fixed_range=fixed)
+        codes = tiling.tile(quantize(unit), scale=scale, cols=s.cols, padding=s.padding, pad_code=PAD_CODE)
+        images = colorize(codes, s.colormap)
+        return Frame(
+            images=images,
+            stats=stats,
+            channels=tuple(int(c) for c in chosen),
+            kind=kind,
+            description=_describe(name, activations.shape, kind, chosen, total, s),
+        )
+
+
+def _describe(name, shape, kind, chosen, total, settings: RenderSettings) -> str:
+    if kind == "grid":
+        order = "by mean activation at the first logged step" if settings.channel_order == "top_k" else "by index"
+        what = f"{len(chosen)} of {total} channels, {order}, row by row"
+        if len(chosen) <= 16:
+            what += f": {', '.join(str(int(c)) for c in chosen)}"
+    elif kind == "heatmap":
+        what = "heatmap: channels down, time across"
+    else:
+        what = "strip: one cell per unit"
+    return f"{name} {tuple(shape[1:])}; {what}; {settings.describe()}."
