@@ -63,7 +63,7 @@ def _unknown_layer_message(spec, model, paths: Sequence[str]) -> str:
             f"layers=[{spec.__name__}] matches no layer of model '{model_name}'. "
             f"Layers: {', '.join(paths)}."
         )
-    names = list(paths) + [p.rsplit("/", 1)[-1] for p in paths]
+    names = list(dict.fromkeys(list(paths) + [p.rsplit("/", 1)[-1] for p in paths]))
     close = difflib.get_close_matches(str(spec), names, n=3, cutoff=0.5)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     kind = "pattern" if any(ch in str(spec) for ch in "*?[") else "name"

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from conftest import image_steps, read_run, tiny_cnn, tiny_data  # noqa: E402
+from fmlogger import FeatureMapCallback, tags  # noqa: E402
+
+
+def fit(model, callback, epochs, **kwargs):
+    x, y = tiny_data(16)
+    model.fit(x, y, epochs=epochs, batch_size=8, verbose=0, callbacks=[callback], **kwargs)
+
+
+def test_fit_logs_step_0_untrained_then_after_each_epoch(tmp_path):
+    x, y = tiny_data(8, seed=1)
+    model = tiny_cnn()
+    cb = FeatureMapCallback(tmp_path, (x, y), ["conv1", "conv2"], max_samples=5)
+    fit(model, cb, epochs=3)
+    run = read_run(tmp_path / tags.RUN_SUBDIR)
+    assert set(run.images) == {"feature_maps/conv1", "feature_maps/conv2"}
+    for tag in run.images:
+        assert image_steps(run, tag) == [0, 1, 2, 3]
+        assert all(event.images.shape[0] == 5 for event in run.images[tag])
+    for stat in tags.STAT_NAMES:
+        assert [s for s, _ in run.scalars[tags.stat_tag("conv1", stat)]] == [0, 1, 2, 3]
+    assert cb.logger.trace_count == 1
+
+
+def test_grid_size_matches_layer_shape(tmp_path):
+    x, y = tiny_data(4)
+    cb = FeatureMapCallback(tmp_path, x, ["conv1"], min_tile_size=28, padding=2)
+    fit(tiny_cnn(), cb, epochs=1)
+    images = read_run(tmp_path / "feature_maps").images["feature_maps/conv1"][0].images
+    # conv1: 14x14 maps upscaled x2 = 28 px; 4 channels -> 2x2 grid; 2 * (28 + 2) + 2 = 62
+    assert images.shape == (4, 62, 62, 1)
+
+
+def test_step_0_shows_the_untrained_model(tmp_path):
+    model = tiny_cnn()
+    x, _ = tiny_data(2)
+    before = np.asarray(model.get_layer("conv1")(x))
+    cb = FeatureMapCallback(tmp_path, x, ["conv1"], max_samples=1, min_tile_size=1, padding=0, cols=4)
+    fit(model, cb, epochs=1)
+    first = read_run(tmp_path / "feature_maps").images["feature_maps/conv1"][0]
+    ch0 = before[0, :, :, 0]
+    expected = np.floor((ch0 - ch0.min()) / (ch0.max() - ch0.min()) * 255 + 0.5)
+    np.testing.assert_array_equal(first.images[0, :, :14, 0], expected.astype(np.uint8))
+
+
+def test_every_n_epochs_keeps_the_last_epoch(tmp_path):
+    cb = FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"], every_n_epochs=2)
+    fit(tiny_cnn(), cb, epochs=5)
+    assert image_steps(read_run(tmp_path / "feature_maps"), "feature_maps/conv1") == [0, 2, 4, 5]
+
+
+def test_initial_epoch_continues_the_steps(tmp_path):
+    model = tiny_cnn()
+    fit(model, FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"]), epochs=2)
+    fit(model, FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"]), epochs=4, initial_epoch=2)
+    assert image_steps(read_run(tmp_path / "feature_maps"), "feature_maps/conv1") == [0, 1, 2, 3, 4]
+
+
+def test_every_n_batches_counts_batches(tmp_path):
+    cb = FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"], every_n_batches=3)
+    fit(tiny_cnn(), cb, epochs=2)  # 16 samples / batch 8 = 2 batches per epoch -> 4 batches
+    assert image_steps(read_run(tmp_path / "feature_maps"), "feature_maps/conv1") == [0, 3]
+
+
+def test_probe_from_a_batched_dataset_is_taken_once(tmp_path):
+    x, y = tiny_data(12, seed=3)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(5)
+    cb = FeatureMapCallback(tmp_path, dataset, ["conv1"], max_samples=7)
+    np.testing.assert_array_equal(cb.probe.x, x[:7])
+    np.testing.assert_array_equal(cb.probe.y, y[:7])
+    unbatched = FeatureMapCallback(tmp_path, tf.data.Dataset.from_tensor_slices(x), ["conv1"], max_samples=3)
+    np.testing.assert_array_equal(unbatched.probe.x, x[:3])
+
+
+def test_default_layers_are_the_4d_ones(tmp_path):
+    cb = FeatureMapCallback(tmp_path, tiny_data(2)[0])
+    fit(tiny_cnn(), cb, epochs=1)
+    assert set(read_run(tmp_path / "feature_maps").images) == {
+        "feature_maps/conv1", "feature_maps/pool1", "feature_maps/conv2"
+    }
+
+
+def test_unknown_layer_fails_before_the_first_epoch(tmp_path):
+    cb = FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv_1"])
+    with pytest.raises(ValueError, match="Did you mean 'conv1'"):
+        fit(tiny_cnn(), cb, epochs=3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"every_n_epochs": 0}, "every_n_epochs must be an integer >= 1. Received: every_n_epochs=0"),
+     ({"normalize": "zscore"}, "normalize must be one of"),
+     ({"on_error": "ignore"}, "on_error must be one of ('warn', 'raise')"),
+     ({"max_samples": 0}, "max_samples must be an integer >= 1")],
+)
+def test_bad_options_fail_at_construction(tmp_path, kwargs, match):
+    with pytest.raises(ValueError) as err:
+        FeatureMapCallback(tmp_path, tiny_data(2)[0], **kwargs)
+    assert match in str(err.value)

@@ -1,0 +1,18 @@
+import subprocess
+import sys
+
+
+def test_import_fmlogger_does_not_import_tensorflow_or_keras():
+    code = (
+        "import sys, fmlogger, fmlogger.render, fmlogger.logger, fmlogger.tags, fmlogger.cli\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_names_load_lazily():
+    code = "import fmlogger, sys; fmlogger.FeatureMapCallback; print('keras' in sys.modules, fmlogger.__all__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("True ['FeatureMapCallback', 'FeatureMapLogger'")
