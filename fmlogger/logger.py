@@ -125,11 +125,17 @@ class FeatureMapLogger:
         from fmlogger.state import RunRecord
         from fmlogger.timeline import TimelineLog
 
+        self.record = RunRecord(self.writer.run_dir, self.settings, self.renderer, resume=resume)
         self.timelines = (
-            TimelineLog(self.settings, max_rows=timeline_max_rows, max_channels=timeline_max_channels)
+            TimelineLog(
+                self.settings,
+                max_rows=timeline_max_rows,
+                max_channels=timeline_max_channels,
+                run_dir=self.writer.run_dir,
+                saved=(self.record.saved or {}).get("timelines"),
+            )
             if timeline else None
         )
-        self.record = RunRecord(self.writer.run_dir, self.settings, self.renderer, resume=resume)
 
     @property
     def run_dir(self) -> str:

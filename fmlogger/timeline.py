@@ -237,13 +237,27 @@ class Timeline:
 class TimelineLog:
     """The logger's timelines: one ``Timeline`` per layer, written under ``feature_map_timeline/<layer>``.
 
+    A resumed run (``run_dir`` given and ``saved`` timelines from its state file) continues the
+    saved timelines: before the first row is added, the newest timeline image of each saved layer
+    is read back from the run's event files and split into its rows.
+
     Args:
         settings: the logger's ``RenderSettings`` (grid columns, padding, colormap).
         max_rows: rows per timeline (>= 2).
         max_channels: channel columns per timeline (the first of the shown channels), or None for all.
+        run_dir: the run folder to read saved timelines from.
+        saved: ``{layer: {"stride", "count", "steps", "tile_shape", "columns"}}`` from the state file.
     """
 
-    def __init__(self, settings, *, max_rows: int = 64, max_channels: int | None = 16):
+    def __init__(
+        self,
+        settings,
+        *,
+        max_rows: int = 64,
+        max_channels: int | None = 16,
+        run_dir: str | None = None,
+        saved: dict | None = None,
+    ):
         Timeline(max_rows)  # validates
         if max_channels is not None and (
             isinstance(max_channels, bool) or not isinstance(max_channels, (int, np.integer)) or max_channels < 1
@@ -256,11 +270,42 @@ class TimelineLog:
         self.max_rows = max_rows
         self.max_channels = max_channels
         self.timelines: dict[str, Timeline] = {}
+        self._run_dir = run_dir
+        self._saved = dict(saved or {})
+
+    def _restore(self) -> None:
+        """Rebuilds the saved timelines from their newest images in the run (once, before the first add)."""
+        from fmlogger import tags
+        from fmlogger._events import decode_png, iter_images
+
+        saved, self._saved = self._saved, {}
+        wanted = {tags.timeline_tag(name): name for name, meta in saved.items() if meta.get("steps")}
+        if not wanted or not self._run_dir or "://" in self._run_dir:
+            return
+        newest: dict[str, bytes] = {}
+        for tag, step, pngs in iter_images(self._run_dir, wanted=wanted.__contains__):
+            if pngs and step == saved[wanted[tag]]["steps"][-1]:
+                newest[tag] = pngs[0]
+        for tag, png in newest.items():
+            name, meta = wanted[tag], saved[wanted[tag]]
+            steps, tiles = decode(
+                decode_png(png), tile_shape=tuple(meta["tile_shape"]), columns=meta["columns"], padding=self.settings.padding
+            )
+            stride, count = int(meta["stride"]), int(meta["count"])
+            indices = sorted(set(range(0, count - 1, stride)) | {count - 1})
+            if steps != list(meta["steps"]) or len(indices) != len(steps) or len(steps) > self.max_rows:
+                continue  # not the image the state describes: start this timeline afresh
+            timeline = Timeline(self.max_rows)
+            timeline.stride, timeline.count = stride, count
+            timeline._rows = {i: (s, np.ascontiguousarray(t)) for i, s, t in zip(indices, steps, tiles)}
+            self.timelines[name] = timeline
 
     def add(self, writer, name: str, frame, step: int) -> np.ndarray:
         """Adds ``frame``'s first sample as the row of ``step`` and writes the whole timeline at ``step``."""
         from fmlogger import tags
 
+        if self._saved:
+            self._restore()
         s = self.settings
         tiles = frame_tiles(frame, cols=s.cols, padding=s.padding, max_channels=self.max_channels)
         timeline = self.timelines.setdefault(name, Timeline(self.max_rows))

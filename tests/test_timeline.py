@@ -159,3 +159,24 @@ def test_new_modules_do_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=tb_http.popen_env())
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("max_rows", [64, 4])
+def test_resumed_run_continues_the_timeline(tmp_path, max_rows):
+    from fmlogger.logger import FeatureMapLogger
+
+    rng = np.random.default_rng(2)
+    arrays = [rng.random((1, 8, 8, 6), dtype=np.float32) for _ in range(9)]
+    for steps in (range(0, 6), range(6, 9)):  # a second logger on the same folder: a resumed run
+        with FeatureMapLogger(tmp_path, max_samples=1, max_channels=COLUMNS, timeline_max_rows=max_rows) as logger:
+            for step in steps:
+                logger.log_arrays({"conv": arrays[step]}, step)
+    run = read_run(logger.run_dir)
+    steps, tiles = decode(run.images[tags.timeline_tag("conv")][-1].images[0], tile_shape=TILE, columns=COLUMNS)
+    reference = Timeline(max_rows)  # what one logger over all 9 steps keeps
+    for step in range(9):
+        reference.add(step, np.zeros((1, 1, 1, 1), np.uint8))
+    assert steps == reference.steps == (list(range(9)) if max_rows == 64 else [0, 4, 8])
+    main = {e.step: e.images for e in run.images[tags.image_tag("conv")]}
+    for row, step in enumerate(steps):
+        np.testing.assert_array_equal(tiles[row], untile(main[step][0], COLUMNS, padding=1))
