@@ -38,15 +38,22 @@ def main(steps: int = 64, repeats_at=(1, 16, 32, 63)) -> None:
                 times[name].append((time.perf_counter() - start) * 1000)
         on.close()
         off.close()
-        sizes = {name: sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(f"{tmp}/{name}") for f in fs)
-                 for name in ("on", "off")}
+        sizes = {
+            name: sum(
+                os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(f"{tmp}/{name}") for f in fs
+            )
+            for name in ("on", "off")
+        }
     print("rows in timeline | off ms (median of 8 around) | on ms | on/off")
     for at in repeats_at:
         window = slice(max(0, at - 4), at + 4)
         a, b = statistics.median(times["off"][window]), statistics.median(times["on"][window])
         print(f"{at + 1:16d} | {a:27.1f} | {b:5.1f} | {b / a:.2f}")
-    print(f"run folder bytes after {steps} steps: off {sizes['off'] / 1e6:.1f} MB, on {sizes['on'] / 1e6:.1f} MB "
-          "(random activations: PNGs compress poorly; real feature maps compress better)")
+    print(
+        f"run folder bytes after {steps} steps: "
+        f"off {sizes['off'] / 1e6:.1f} MB, on {sizes['on'] / 1e6:.1f} MB "
+        "(random activations: PNGs compress poorly; real feature maps compress better)"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

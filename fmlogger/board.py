@@ -40,7 +40,9 @@ def samples_needed(logdir: str) -> int:
     return most + max(most, 100)
 
 
-def tensorboard_argv(logdir: str, *, host: str = "127.0.0.1", port: int | None = None, samples: int) -> list[str]:
+def tensorboard_argv(
+    logdir: str, *, host: str = "127.0.0.1", port: int | None = None, samples: int
+) -> list[str]:
     """TensorBoard's command line flags for ``fmlogger board``."""
     argv = ["--logdir", os.fspath(logdir), "--host", host, "--samples_per_plugin", f"images={samples}"]
     if port is not None:
@@ -65,7 +67,9 @@ def launch(logdir: str, *, host: str = "127.0.0.1", port: int | None = None, sam
     return board.launch(), samples
 
 
-def serve(logdir: str, *, host: str = "127.0.0.1", port: int | None = None, samples: int | None = None) -> int:
+def serve(
+    logdir: str, *, host: str = "127.0.0.1", port: int | None = None, samples: int | None = None
+) -> int:
     """``fmlogger board``: launches TensorBoard, prints the URL, serves until interrupted."""
     import threading
 
@@ -91,7 +95,9 @@ def planned_steps(params: dict | None, every_n_epochs: int = 1, every_n_batches:
     return 1 + epochs // every_n_epochs + (1 if epochs % every_n_epochs else 0)
 
 
-def board_hint(log_dir: str, params: dict | None, every_n_epochs: int = 1, every_n_batches: int | None = None) -> bool:
+def board_hint(
+    log_dir: str, params: dict | None, every_n_epochs: int = 1, every_n_batches: int | None = None
+) -> bool:
     """Prints, once per log folder and process, how to see more than TensorBoard's 10 steps."""
     steps = planned_steps(params, every_n_epochs, every_n_batches)
     key = os.path.abspath(os.fspath(log_dir)) if "://" not in os.fspath(log_dir) else os.fspath(log_dir)

@@ -100,17 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
         "board", help="start TensorBoard showing every logged step (--samples_per_plugin images=N)"
     )
     board.add_argument("--logdir", required=True, help="TensorBoard log folder")
-    board.add_argument("--port", type=_port, default=None, help="port (default: 6006 or the next free one; 0: any)")
-    board.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    board.add_argument("--samples", type=_positive_int, default=None,
-                       help="images kept per tag (default: the logdir's most steps per tag, plus headroom)")
+    board.add_argument(
+        "--port", type=_port, default=None, help="port (default: 6006 or the next free one; 0: any free port)"
+    )
+    board.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"
+    )
+    board.add_argument(
+        "--samples", type=_positive_int, default=None,
+        help="images kept per tag (default: the logdir's most steps per tag, plus headroom)",
+    )
     board.set_defaults(run=_board)
 
     compare = commands.add_parser("compare", help="one layer of two runs side by side, plus the difference")
     compare.add_argument("run_a", help="first log folder (or its feature_maps run folder)")
     compare.add_argument("run_b", help="second log folder")
     compare.add_argument("--layer", required=True, help="layer path as logged, e.g. conv1 or backbone/conv1")
-    compare.add_argument("--step", type=int, default=None, help="step to compare (default: newest step in both)")
+    compare.add_argument(
+        "--step", type=int, default=None, help="step to compare (default: the newest step both runs logged)"
+    )
     compare.add_argument("--sample", type=int, default=0, help="probe sample (default: 0)")
     compare.add_argument("--out", required=True, help="PNG to write")
     compare.set_defaults(run=_compare)
@@ -118,8 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="every logged image as PNG, and a GIF per layer and sample")
     export.add_argument("--logdir", required=True, help="log folder (or its feature_maps run folder)")
     export.add_argument("--out", required=True, help="output folder")
-    export.add_argument("--no-gif", action="store_true", help="PNGs only (GIFs need Pillow: fmlogger[export])")
-    export.add_argument("--duration-ms", type=_positive_int, default=500, help="GIF frame duration (default: 500)")
+    export.add_argument(
+        "--no-gif", action="store_true", help="PNGs only (GIFs need Pillow: pip install 'fmlogger[export]')"
+    )
+    export.add_argument(
+        "--duration-ms", type=_positive_int, default=500, help="GIF frame duration in ms (default: 500)"
+    )
     export.set_defaults(run=_export)
     return parser
 

@@ -59,18 +59,25 @@ def image_tag_names(run_dir: str) -> list[str]:
 
 
 def layer_tag(layer: str) -> str:
-    """``"conv1"`` -> ``"feature_maps/conv1"``; a full tag (``feature_maps/...``, ``feature_map_timeline/...``) stays."""
+    """``"conv1"`` -> ``"feature_maps/conv1"``; a full tag (``feature_maps/...``,
+    ``feature_map_timeline/...``) stays as it is."""
     if layer.startswith((tags.IMAGE_PREFIX, tags.TIMELINE_PREFIX)):
         return layer
     return tags.image_tag(layer)
 
 
 def _rgb(image: np.ndarray, channels: int) -> np.ndarray:
-    return image if image.shape[-1] == channels else np.broadcast_to(image[..., :1], image.shape[:2] + (channels,))
+    return (
+        image
+        if image.shape[-1] == channels
+        else np.broadcast_to(image[..., :1], image.shape[:2] + (channels,))
+    )
 
 
 def side_by_side(panels, *, gap: int = GAP, value: int = GAP_VALUE) -> np.ndarray:
-    """Joins ``[h, w, c]`` images left to right with ``gap`` columns of ``value``; shorter ones padded below."""
+    """Joins ``[h, w, c]`` images left to right with ``gap`` columns of ``value``.
+
+    Shorter images are padded below with ``value``; gray ones become RGB beside a colour one."""
     channels = max(p.shape[-1] for p in panels)
     height = max(p.shape[0] for p in panels)
     parts = []
@@ -85,14 +92,18 @@ def side_by_side(panels, *, gap: int = GAP, value: int = GAP_VALUE) -> np.ndarra
 
 def _pick_steps(steps_a, steps_b, step, names, warnings) -> tuple[int, int]:
     if step is not None:
-        missing = [f"{name} (steps {_span(s)})" for name, s in zip(names, (steps_a, steps_b)) if step not in s]
+        missing = [
+            f"{name} (steps {_span(s)})" for name, s in zip(names, (steps_a, steps_b)) if step not in s
+        ]
         if missing:
             raise ValueError(f"step={step} was not logged in {' and '.join(missing)}.")
         return step, step
     common = set(steps_a) & set(steps_b)
     if common:
         return max(common), max(common)
-    warnings.append(f"the runs share no logged step; comparing their newest steps ({max(steps_a)} and {max(steps_b)}).")
+    warnings.append(
+        f"the runs share no logged step; comparing their newest steps ({max(steps_a)} and {max(steps_b)})."
+    )
     return max(steps_a), max(steps_b)
 
 
@@ -101,7 +112,9 @@ def _span(steps) -> str:
     return f"{steps[0]}..{steps[-1]}" if len(steps) > 1 else str(steps[0])
 
 
-def compare_runs(run_a: str, run_b: str, layer: str, *, step: int | None = None, sample: int = 0) -> Comparison:
+def compare_runs(
+    run_a: str, run_b: str, layer: str, *, step: int | None = None, sample: int = 0
+) -> Comparison:
     """Renders one layer of two runs side by side, plus the difference image.
 
     Args:
@@ -122,7 +135,8 @@ def compare_runs(run_a: str, run_b: str, layer: str, *, step: int | None = None,
     logged = [images_by_step(r, tag) for r in runs]
     for run, by_step in zip(runs, logged):
         if not by_step:
-            raise ValueError(f"layer={layer!r} (tag {tag!r}) is not logged in {run!r}. Image tags: {', '.join(image_tag_names(run)) or 'none'}.")
+            listed = ", ".join(image_tag_names(run)) or "none"
+            raise ValueError(f"layer={layer!r} (tag {tag!r}) is not logged in {run!r}. Image tags: {listed}.")
     warnings: list[str] = []
     steps = _pick_steps(sorted(logged[0]), sorted(logged[1]), step, runs, warnings)
     images = []
@@ -134,14 +148,21 @@ def compare_runs(run_a: str, run_b: str, layer: str, *, step: int | None = None,
     states = [load_state(r) or {} for r in runs]
     probe = probe_differences(states[0].get("probe"), states[1].get("probe"))
     if probe:
-        warnings.insert(0, f"the probe fingerprints differ ({probe}): the runs saw different inputs, so "
-                        "differences mix model changes with input changes.")
+        warnings.insert(
+            0,
+            f"the probe fingerprints differ ({probe}): the runs saw different inputs, so "
+            "differences mix model changes with input changes.",
+        )
     elif not (states[0].get("probe") and states[1].get("probe")):
-        warnings.append("a run has no probe fingerprint (logged with log_arrays, or before fmlogger 0.1): "
-                        "cannot check that both saw the same inputs.")
+        warnings.append(
+            "a run has no probe fingerprint (logged with log_arrays, or before fmlogger 0.1): "
+            "cannot check that both saw the same inputs."
+        )
     settings = setting_differences(states[0].get("settings") or {}, states[1].get("settings") or {})
     if settings:
-        warnings.append("the render settings differ (" + ", ".join(settings) + "): equal activations may look different.")
+        warnings.append(
+            "the render settings differ (" + ", ".join(settings) + "): equal activations may look different."
+        )
     a, b = images
     diff = None
     if a.shape[:2] == b.shape[:2]:

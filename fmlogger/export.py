@@ -89,7 +89,9 @@ def write_gif(path: str, frames: list, *, duration_ms: int = 500) -> None:
     """Writes uint8 frames ``[h, w, c]`` (same size) as a looping GIF, one GIF frame per frame."""
     Image = _pillow()
     images = [Image.fromarray(f[:, :, 0] if f.shape[-1] == 1 else f[:, :, :3]) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0, optimize=False)
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0, optimize=False
+    )
 
 
 def export_run(path: str, out_dir: str, *, gif: bool = True, duration_ms: int = 500) -> Exported:

@@ -44,7 +44,11 @@ def _leaves(x) -> list[tuple[str, np.ndarray]]:
     if isinstance(x, dict):
         return [(f"{k}{'/' + sub if sub else ''}", leaf) for k in sorted(x) for sub, leaf in _leaves(x[k])]
     if isinstance(x, (list, tuple)):
-        return [(f"{i}{'/' + sub if sub else ''}", leaf) for i, item in enumerate(x) for sub, leaf in _leaves(item)]
+        return [
+            (f"{i}{'/' + sub if sub else ''}", leaf)
+            for i, item in enumerate(x)
+            for sub, leaf in _leaves(item)
+        ]
     return [("", np.asarray(x.numpy() if hasattr(x, "numpy") else x))]
 
 
@@ -145,7 +149,7 @@ def info_markdown(state: dict) -> str:
     """The text summary: probe fingerprint and render settings as Markdown tables."""
     probe = state.get("probe") or {}
     lines = [
-        f"fmlogger {state.get('fmlogger_version', '?')}; state saved in `{tags.STATE_FILE}` in this run folder.",
+        f"fmlogger {state.get('fmlogger_version', '?')}; saved in `{tags.STATE_FILE}` in the run folder.",
         "",
         "| probe | value |",
         "|---|---|",
@@ -200,7 +204,10 @@ class RunRecord:
     def _restore(self, saved: dict) -> None:
         current = self.state["settings"]
         old = saved.get("settings") or {}
-        same = lambda keys: all(old.get(k) == current.get(k) for k in keys)  # noqa: E731
+
+        def same(keys):
+            return all(old.get(k) == current.get(k) for k in keys)
+
         self.renderer.restore(
             saved.get("layers") or {},
             channels=same(_CHANNEL_KEYS),
@@ -213,7 +220,8 @@ class RunRecord:
             log.warning(
                 "fmlogger: render settings differ from those saved in %s (%s); images logged from now "
                 "on are not comparable with the earlier ones.",
-                state_path(self.run_dir), ", ".join(changed),
+                state_path(self.run_dir),
+                ", ".join(changed),
             )
 
     def set_probe(self, x, *, seed: int | None = None, source=None) -> dict:
@@ -227,10 +235,16 @@ class RunRecord:
         diff = probe_differences(previous, fingerprint)
         if diff and not self._probe_warned:
             self._probe_warned = True
-            where = "saved in " + state_path(self.run_dir) if self.saved and previous is self.saved.get("probe") else "used before"
+            where = (
+                "saved in " + state_path(self.run_dir)
+                if self.saved and previous is self.saved.get("probe")
+                else "used before"
+            )
             log.warning(
                 "fmlogger: the probe differs from the one %s (%s); images of different probes are "
-                "not comparable.", where, diff,
+                "not comparable.",
+                where,
+                diff,
             )
         if diff:
             self._info_written = False

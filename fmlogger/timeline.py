@@ -81,7 +81,7 @@ def number_bitmaps(numbers, scale: int = 1, digits: int | None = None) -> np.nda
 
 def read_numbers(bitmaps: np.ndarray) -> list[int]:
     """Reads back what ``number_bitmaps(numbers, scale=1)`` drew. Raises ValueError on an unknown glyph."""
-    n, height, width = bitmaps.shape
+    n, _height, width = bitmaps.shape
     cells = bitmaps.reshape(n, 5, width // 4, 4)[..., :3].transpose(0, 2, 1, 3)
     match = (cells[:, :, None] == GLYPHS[None, None]).all(axis=(-1, -2))
     if not match.any(axis=-1).all():
@@ -182,7 +182,9 @@ class Timeline:
 
     def __init__(self, max_rows: int = 64):
         if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 2:
-            raise ValueError(f"timeline_max_rows must be an integer >= 2. Received: timeline_max_rows={max_rows!r}")
+            raise ValueError(
+                f"timeline_max_rows must be an integer >= 2. Received: timeline_max_rows={max_rows!r}"
+            )
         self.max_rows = int(max_rows)
         self.stride = 1
         self.count = 0
@@ -260,7 +262,9 @@ class TimelineLog:
     ):
         Timeline(max_rows)  # validates
         if max_channels is not None and (
-            isinstance(max_channels, bool) or not isinstance(max_channels, (int, np.integer)) or max_channels < 1
+            isinstance(max_channels, bool)
+            or not isinstance(max_channels, (int, np.integer))
+            or max_channels < 1
         ):
             raise ValueError(
                 "timeline_max_channels must be an integer >= 1 or None. "
@@ -289,7 +293,10 @@ class TimelineLog:
         for tag, png in newest.items():
             name, meta = wanted[tag], saved[wanted[tag]]
             steps, tiles = decode(
-                decode_png(png), tile_shape=tuple(meta["tile_shape"]), columns=meta["columns"], padding=self.settings.padding
+                decode_png(png),
+                tile_shape=tuple(meta["tile_shape"]),
+                columns=meta["columns"],
+                padding=self.settings.padding,
             )
             stride, count = int(meta["stride"]), int(meta["count"])
             indices = sorted(set(range(0, count - 1, stride)) | {count - 1})

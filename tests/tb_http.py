@@ -31,7 +31,9 @@ def popen_env() -> dict:
 
 
 def popen(argv: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=popen_env())
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=popen_env()
+    )
 
 
 def stop(process: subprocess.Popen) -> str:
@@ -59,7 +61,9 @@ def wait_for(predicate, process: subprocess.Popen, what: str, timeout: float = S
     last_error = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited ({process.returncode}) while waiting for {what}: {stop(process)}")
+            raise AssertionError(
+                f"server exited ({process.returncode}) while waiting for {what}: {stop(process)}"
+            )
         try:
             value = predicate()
         except (urllib.error.URLError, ConnectionError, OSError, ValueError) as err:

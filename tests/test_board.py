@@ -7,11 +7,10 @@ import sys
 
 import numpy as np
 import pytest
-
-from fmlogger import board, tags
-
 import tb_http
 from conftest import tiny_cnn, tiny_data
+
+from fmlogger import board, tags
 
 STEPS = 30
 
@@ -40,12 +39,23 @@ def test_counts_steps_per_image_tag(thirty_steps):
 
 def test_tensorboard_flags():
     argv = board.tensorboard_argv("runs", port=6007, samples=130)
-    assert argv == ["--logdir", "runs", "--host", "127.0.0.1", "--samples_per_plugin", "images=130", "--port", "6007"]
+    assert argv == [
+        "--logdir",
+        "runs",
+        "--host",
+        "127.0.0.1",
+        "--samples_per_plugin",
+        "images=130",
+        "--port",
+        "6007",
+    ]
 
 
 def test_fmlogger_board_serves_all_steps(thirty_steps):
     port = tb_http.free_port()
-    server = tb_http.popen([sys.executable, "-m", "fmlogger", "board", "--logdir", str(thirty_steps), "--port", str(port)])
+    server = tb_http.popen(
+        [sys.executable, "-m", "fmlogger", "board", "--logdir", str(thirty_steps), "--port", str(port)]
+    )
     try:
         line = server.stdout.readline()
         while line and "TensorBoard at" not in line:
@@ -91,7 +101,7 @@ def test_planned_steps(params, every_n_epochs, every_n_batches, expected):
 def test_callback_prints_hint_once_when_more_than_10_steps(tmp_path, capsys):
     from fmlogger.callback import FeatureMapCallback
 
-    x, y = tiny_data(4)
+    x, _y = tiny_data(4)
     model = tiny_cnn()
     many = FeatureMapCallback(tmp_path / "many", x, ["conv1"])
     many.set_model(model)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import read_run
 
 from fmlogger import tags
-from fmlogger.compare import GAP, GAP_VALUE, compare_runs
 from fmlogger.cli import main
-
-from conftest import read_run
+from fmlogger.compare import GAP, GAP_VALUE, compare_runs
 
 
 def write_run(log_dir, seed, probe, steps=3, **options):
@@ -59,7 +58,9 @@ def test_step_and_sample_choice(two_runs):
     np.testing.assert_array_equal(result.b, b[1].images[1])
     with pytest.raises(ValueError, match=r"step=3 was not logged in .*a/feature_maps \(steps 0\.\.2\)"):
         compare_runs(root / "a", root / "b", "conv", step=3)
-    with pytest.raises(ValueError, match=r"layer='conv9' .* Image tags: feature_map_timeline/conv, feature_maps/conv"):
+    with pytest.raises(
+        ValueError, match=r"layer='conv9' .* Image tags: feature_map_timeline/conv, feature_maps/conv"
+    ):
         compare_runs(root / "a", root / "b", "conv9")
 
 
@@ -76,7 +77,9 @@ def test_warns_when_probe_fingerprints_differ(tmp_path, capsys):
     assert len(result.warnings) == 1 and "probe fingerprints differ" in result.warnings[0]
     assert result.diff.max() == 0  # same activations: only the probe record differs
     out = tmp_path / "d.png"
-    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--layer", "conv", "--out", str(out)]) == 0
+    assert (
+        main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--layer", "conv", "--out", str(out)]) == 0
+    )
     assert "warning: the probe fingerprints differ" in capsys.readouterr().err
 
 
@@ -90,5 +93,8 @@ def test_warns_when_render_settings_differ(tmp_path):
 
 
 def test_missing_run_is_a_clear_error(tmp_path, capsys):
-    assert main(["compare", str(tmp_path), str(tmp_path), "--layer", "conv", "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(["compare", str(tmp_path), str(tmp_path), "--layer", "conv", "--out", str(tmp_path / "x.png")])
+        == 2
+    )
     assert "no fmlogger run in" in capsys.readouterr().err

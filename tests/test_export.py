@@ -7,13 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import read_run
 
 from fmlogger import tags
 from fmlogger._events import images_by_step
 from fmlogger.cli import main
 from fmlogger.export import read_frame_step
-
-from conftest import read_run
 
 STEPS = [0, 2, 4, 6, 8, 10, 12]
 
@@ -30,7 +29,7 @@ def run(tmp_path):
 
 
 def test_exports_every_png_unchanged_and_ordered_gifs(run, tmp_path, capsys):
-    PIL = pytest.importorskip("PIL")
+    pytest.importorskip("PIL")
     from PIL import Image, ImageSequence
 
     log_dir, run_dir = run
@@ -58,7 +57,9 @@ def test_exports_every_png_unchanged_and_ordered_gifs(run, tmp_path, capsys):
             np.testing.assert_array_equal(frame[:h, : event.images.shape[2]], event.images[i, :, :, 0])
 
 
-def test_without_pillow_pngs_are_written_and_the_message_says_what_to_install(run, tmp_path, capsys, monkeypatch):
+def test_without_pillow_pngs_are_written_and_the_message_says_what_to_install(
+    run, tmp_path, capsys, monkeypatch
+):
     log_dir, _ = run
     monkeypatch.setitem(sys.modules, "PIL", None)  # makes `import PIL` fail as if not installed
     out = tmp_path / "out"
@@ -72,5 +73,7 @@ def test_without_pillow_pngs_are_written_and_the_message_says_what_to_install(ru
 def test_odd_tag_characters_become_safe_folders():
     from fmlogger.export import tag_folder
 
-    assert tag_folder("feature_maps/backbone/conv 1:a") == os.path.join("feature_maps", "backbone", "conv_1_a")
+    assert tag_folder("feature_maps/backbone/conv 1:a") == os.path.join(
+        "feature_maps", "backbone", "conv_1_a"
+    )
     assert tag_folder("feature_maps/../x") == os.path.join("feature_maps", "_", "x")

@@ -36,5 +36,7 @@ def test_seeded_draw_keeps_multi_inputs_aligned():
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
 def test_bad_seed_names_the_argument(seed):
-    with pytest.raises(ValueError, match=r"probe_seed must be a non-negative integer or None\. Received: probe_seed="):
+    with pytest.raises(
+        ValueError, match=r"probe_seed must be a non-negative integer or None\. Received: probe_seed="
+    ):
         as_probe(np.zeros((8, 2)), 4, seed=seed)

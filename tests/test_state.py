@@ -6,15 +6,20 @@ import json
 import logging
 
 import numpy as np
-import pytest
+from conftest import read_run, tiny_cnn, tiny_data
 
 from fmlogger import tags
 from fmlogger._events import iter_values
 from fmlogger.state import load_state, probe_fingerprint
 
-from conftest import read_run, tiny_cnn, tiny_data
-
-OPTIONS = dict(normalize="fixed", channel_order="top_k", max_channels=3, min_tile_size=1, padding=0, max_samples=1)
+OPTIONS = {
+    "normalize": "fixed",
+    "channel_order": "top_k",
+    "max_channels": 3,
+    "min_tile_size": 1,
+    "padding": 0,
+    "max_samples": 1,
+}
 
 
 def first_step_maps():
@@ -90,16 +95,17 @@ def test_probe_fingerprint_mismatch_on_resume_warns(tmp_path, caplog):
     with FeatureMapLogger(tmp_path, **OPTIONS) as first:
         first.record_probe(x1)
         first.log_arrays({"conv": first_step_maps()}, 0)
-    with caplog.at_level(logging.WARNING, logger="fmlogger"):
-        with FeatureMapLogger(tmp_path, **OPTIONS) as same:
-            same.record_probe(x1.copy())
+    with caplog.at_level(logging.WARNING, logger="fmlogger"), FeatureMapLogger(tmp_path, **OPTIONS) as same:
+        same.record_probe(x1.copy())
     assert "probe differs" not in caplog.text
-    with caplog.at_level(logging.WARNING, logger="fmlogger"):
-        with FeatureMapLogger(tmp_path, **OPTIONS) as other:
-            other.record_probe(np.ones((1, 4), np.float32))
-            other.log_arrays({"conv": later_maps()}, 1)
+    with caplog.at_level(logging.WARNING, logger="fmlogger"), FeatureMapLogger(tmp_path, **OPTIONS) as other:
+        other.record_probe(np.ones((1, 4), np.float32))
+        other.log_arrays({"conv": later_maps()}, 1)
     assert "the probe differs from the one saved in" in caplog.text
-    assert load_state(other.run_dir)["probe"]["sha256"] == probe_fingerprint(np.ones((1, 4), np.float32))["sha256"]
+    assert (
+        load_state(other.run_dir)["probe"]["sha256"]
+        == probe_fingerprint(np.ones((1, 4), np.float32))["sha256"]
+    )
 
 
 def test_fit_resume_keeps_choice_and_records_seeded_probe(tmp_path):
@@ -110,7 +116,14 @@ def test_fit_resume_keeps_choice_and_records_seeded_probe(tmp_path):
     keras.utils.set_random_seed(0)
     x, y = tiny_data(16)
     model = tiny_cnn()
-    options = dict(layers=["conv2"], max_samples=4, probe_seed=3, channel_order="top_k", normalize="fixed", max_channels=3)
+    options = {
+        "layers": ["conv2"],
+        "max_samples": 4,
+        "probe_seed": 3,
+        "channel_order": "top_k",
+        "normalize": "fixed",
+        "max_channels": 3,
+    }
     first = FeatureMapCallback(tmp_path, (x, y), **options)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[first])
     state = load_state(first.logger.run_dir)
@@ -136,11 +149,18 @@ def test_text_summary_holds_fingerprint_and_settings(tmp_path):
         logger.record_probe(x)
         logger.log_arrays({"conv": first_step_maps()}, 0)
         logger.log_arrays({"conv": first_step_maps()}, 1)
-    texts = [(step, value.tensor.string_val[0].decode()) for tag, step, value in iter_values(logger.run_dir, plugin="text")
-             if tag == tags.RUN_INFO_TAG]
+    texts = [
+        (step, value.tensor.string_val[0].decode())
+        for tag, step, value in iter_values(logger.run_dir, plugin="text")
+        if tag == tags.RUN_INFO_TAG
+    ]
     assert [step for step, _ in texts] == [0]  # written once
     text = texts[0][1]
-    assert probe_fingerprint(x)["sha256"] in text and "| normalize | fixed |" in text and "| shape | [2, 4] |" in text
+    assert (
+        probe_fingerprint(x)["sha256"] in text
+        and "| normalize | fixed |" in text
+        and "| shape | [2, 4] |" in text
+    )
     with open(f"{logger.run_dir}/{tags.STATE_FILE}") as f:
         assert json.load(f)["settings"]["channel_order"] == "top_k"
 

@@ -6,12 +6,11 @@ import sys
 
 import numpy as np
 import pytest
-
-from fmlogger import tags, timeline
-from fmlogger.timeline import GLYPHS, Timeline, decode, number_bitmaps, read_numbers, untile
-
 import tb_http
 from conftest import read_run
+
+from fmlogger import tags
+from fmlogger.timeline import GLYPHS, Timeline, decode, number_bitmaps, read_numbers, untile
 
 STEPS = 30
 # 8x8 maps with min_tile_size=32 are upscaled 4x: 32x32 tiles; 4 channels shown.
@@ -111,7 +110,9 @@ def test_timeline_off(tmp_path):
 def test_bad_timeline_options_name_the_argument(tmp_path):
     from fmlogger.logger import FeatureMapLogger
 
-    with pytest.raises(ValueError, match=r"timeline_max_rows must be an integer >= 2\. Received: timeline_max_rows=1"):
+    with pytest.raises(
+        ValueError, match=r"timeline_max_rows must be an integer >= 2\. Received: timeline_max_rows=1"
+    ):
         FeatureMapLogger(tmp_path, timeline_max_rows=1)
     with pytest.raises(ValueError, match=r"Received: timeline_max_channels=0"):
         FeatureMapLogger(tmp_path, timeline_max_channels=0)
@@ -121,7 +122,17 @@ def test_real_tensorboard_default_flags_newest_timeline_holds_all_steps(thirty_s
     log_dir, run = thirty_steps
     port = tb_http.free_port()
     server = tb_http.popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir), "--host", "127.0.0.1", "--port", str(port)]
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(log_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -157,7 +168,9 @@ def test_new_modules_do_not_import_tensorflow():
         "import sys, fmlogger.timeline, fmlogger.state, fmlogger.board, fmlogger.compare, fmlogger.export; "
         "print('tensorflow' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=tb_http.popen_env())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=tb_http.popen_env()
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -167,12 +180,16 @@ def test_resumed_run_continues_the_timeline(tmp_path, max_rows):
 
     rng = np.random.default_rng(2)
     arrays = [rng.random((1, 8, 8, 6), dtype=np.float32) for _ in range(9)]
-    for steps in (range(0, 6), range(6, 9)):  # a second logger on the same folder: a resumed run
-        with FeatureMapLogger(tmp_path, max_samples=1, max_channels=COLUMNS, timeline_max_rows=max_rows) as logger:
+    for steps in (range(6), range(6, 9)):  # a second logger on the same folder: a resumed run
+        with FeatureMapLogger(
+            tmp_path, max_samples=1, max_channels=COLUMNS, timeline_max_rows=max_rows
+        ) as logger:
             for step in steps:
                 logger.log_arrays({"conv": arrays[step]}, step)
     run = read_run(logger.run_dir)
-    steps, tiles = decode(run.images[tags.timeline_tag("conv")][-1].images[0], tile_shape=TILE, columns=COLUMNS)
+    steps, tiles = decode(
+        run.images[tags.timeline_tag("conv")][-1].images[0], tile_shape=TILE, columns=COLUMNS
+    )
     reference = Timeline(max_rows)  # what one logger over all 9 steps keeps
     for step in range(9):
         reference.add(step, np.zeros((1, 1, 1, 1), np.uint8))
