@@ -53,6 +53,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
         every_n_epochs: log after every n-th epoch.
         every_n_batches: if set, log every n training batches instead (steps count batches).
         max_samples: probe samples kept (and images per layer and step).
+        probe_seed: when ``probe`` holds more than ``max_samples`` samples, draw them with this
+            seed (None: take the first ones). Recorded with the probe's fingerprint in the run.
         **logger_options: any other ``FeatureMapLogger`` option (``normalize``, ``colormap``,
             ``max_channels``, ``channel_order``, ``on_error``, ...).
 
@@ -70,13 +72,15 @@ class FeatureMapCallback(keras.callbacks.Callback):
         every_n_epochs: int = 1,
         every_n_batches: int | None = None,
         max_samples: int = 4,
+        probe_seed: int | None = None,
         **logger_options,
     ):
         super().__init__()
         _check_int("every_n_epochs", every_n_epochs, 1)
         _check_int("every_n_batches", every_n_batches, 1, allow_none=True)
         self.logger = FeatureMapLogger(log_dir, layers, max_samples=max_samples, **logger_options)
-        self.probe = as_probe(probe, max_samples)
+        self.probe = as_probe(probe, max_samples, seed=probe_seed)
+        self.logger.record_probe(self.probe, source=self.probe.x)
         self.every_n_epochs = every_n_epochs
         self.every_n_batches = every_n_batches
         self._chief = is_chief()
@@ -101,6 +105,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         # Resolve layers and trace the pass now, so a wrong layer name fails before epoch 1.
         self.logger.capture_for(self.model, self.probe.x)
+        from fmlogger.board import board_hint
+
+        board_hint(self.logger.log_dir, self.params, self.every_n_epochs, self.every_n_batches)
         if self.every_n_batches:
             optimizer = getattr(self.model, "optimizer", None)
             self._batch_step = int(optimizer.iterations.numpy()) if optimizer is not None else 0

@@ -62,6 +62,15 @@ class FeatureMapLogger:
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
         run_name: the run sub-folder under ``log_dir``.
+        timeline: also write ``feature_map_timeline/<layer path>``: one image whose rows are all
+            logged steps so far (first probe sample, step number at left), rewritten every step,
+            so the newest step, which TensorBoard always keeps, holds the whole history.
+        timeline_max_rows: rows kept per timeline (>= 2); past it, an even subsample that keeps
+            the first and the newest step.
+        timeline_max_channels: channel columns per timeline (the first shown channels), or None.
+        resume: reload the channel choice and ``fixed`` range saved in the run folder
+            (``fmlogger_state.json``) by an earlier logger, so a resumed run keeps the same
+            channels and scale; False starts afresh and overwrites it.
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it).
@@ -86,6 +95,10 @@ class FeatureMapLogger:
         max_layers: int = 16,
         on_error: str = "warn",
         run_name: str = tags.RUN_SUBDIR,
+        timeline: bool = True,
+        timeline_max_rows: int = 64,
+        timeline_max_channels: int | None = 16,
+        resume: bool = True,
     ):
         _check_int("max_samples", max_samples, 1)
         _check_int("max_layers", max_layers, 1)
@@ -109,6 +122,20 @@ class FeatureMapLogger:
         self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
         self._capture = None
         self._nonfinite_reported: set[str] = set()
+        from fmlogger.state import RunRecord
+        from fmlogger.timeline import TimelineLog
+
+        self.record = RunRecord(self.writer.run_dir, self.settings, self.renderer, resume=resume)
+        self.timelines = (
+            TimelineLog(
+                self.settings,
+                max_rows=timeline_max_rows,
+                max_channels=timeline_max_channels,
+                run_dir=self.writer.run_dir,
+                saved=(self.record.saved or {}).get("timelines"),
+            )
+            if timeline else None
+        )
 
     @property
     def run_dir(self) -> str:
@@ -140,7 +167,9 @@ class FeatureMapLogger:
         Returns:
             ``{layer path: Frame}`` of what was written.
         """
-        x = as_probe(inputs, self.max_samples).x
+        probe = as_probe(inputs, self.max_samples)
+        x = probe.x
+        self.record_probe(probe, source=inputs)
         capture = self.capture_for(model, x)
         try:
             arrays = capture(x)
@@ -177,6 +206,11 @@ class FeatureMapLogger:
             except Exception as err:  # noqa: BLE001 - the error policy decides
                 self.errors.report(f"logging layer '{name}'", err)
                 continue
+            if self.timelines is not None:
+                try:
+                    self.timelines.add(self.writer, name, frame, step)
+                except Exception as err:  # noqa: BLE001 - the error policy decides
+                    self.errors.report(f"timeline of layer '{name}'", err)
             frames[name] = frame
             if frame.stats["nonfinite"] and name not in self._nonfinite_reported:
                 self._nonfinite_reported.add(name)
@@ -186,10 +220,26 @@ class FeatureMapLogger:
                     name, frame.stats["nonfinite"], step, tags.stat_tag(name, "nonfinite"),
                 )
         try:
+            self.record.after_step(self.writer, step, self.timelines)
+        except Exception as err:  # noqa: BLE001 - the error policy decides
+            self.errors.report(f"saving the run state in {self.run_dir}", err)
+        try:
             self.writer.flush()
         except Exception as err:  # noqa: BLE001
             self.errors.report(f"flushing step {step} to {self.run_dir}", err)
         return frames
+
+    def record_probe(self, probe, *, source=None) -> dict:
+        """Fingerprints the probe (hash of its bytes, shape, dtype) for the run's state and text summary.
+
+        Called by ``log`` (and by the callback with its fixed probe); warns once when the probe
+        differs from the one saved in the run folder or used before. Returns the fingerprint.
+        """
+        from fmlogger.probe import Probe
+
+        if isinstance(probe, Probe):
+            return self.record.set_probe(probe.x, seed=probe.seed, source=source)
+        return self.record.set_probe(probe, source=source)
 
     def flush(self) -> None:
         self.writer.flush()

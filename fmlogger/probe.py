@@ -25,6 +25,8 @@ class Probe:
 
     x: object
     y: np.ndarray | None = None
+    seed: int | None = None
+    """The seed the samples were drawn with (``as_probe(..., seed=)``), None for the first samples."""
 
     @property
     def size(self) -> int:
@@ -102,14 +104,30 @@ def _expand(x):
     return x[None]
 
 
-def as_probe(probe, max_samples: int) -> Probe:
+def _take(x, idx):
+    if isinstance(x, dict):
+        return {k: _take(v, idx) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_take(v, idx) for v in x]
+    return x[idx]
+
+
+def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
     """Turns any accepted probe form into a ``Probe`` of at most ``max_samples`` samples.
+
+    With ``seed=None`` the first ``max_samples`` samples are taken. With an integer ``seed`` and
+    more samples than that (arrays, tuples, lists, dicts), ``max_samples`` of them are drawn
+    without replacement by ``numpy.random.default_rng(seed)`` and kept in their original order, so
+    every run given the same data and seed gets the same probe. A ``tf.data.Dataset`` always gives
+    its first samples (seed its own shuffle to make it reproducible).
 
     Raises:
         ValueError: for an empty probe, an unsupported type, or inputs whose batch sizes differ.
     """
+    if seed is not None:
+        _check_seed(seed)
     if isinstance(probe, Probe):
-        return Probe(_head(probe.x, max_samples), None if probe.y is None else probe.y[:max_samples])
+        return Probe(_head(probe.x, max_samples), None if probe.y is None else probe.y[:max_samples], probe.seed)
     if _is_dataset(probe):
         return _from_dataset(probe, max_samples)
     y = None
@@ -132,5 +150,15 @@ def as_probe(probe, max_samples: int) -> Probe:
         raise ValueError("probe must hold at least one sample along its first axis. Received an empty batch.")
     if len(sizes) > 1:
         raise ValueError(f"probe inputs must share their batch size. Received sizes: {sorted(sizes)}")
+    if seed is not None:
+        size = sizes.pop()
+        if size > max_samples:
+            idx = np.sort(np.random.default_rng(seed).choice(size, max_samples, replace=False))
+            return Probe(_take(x, idx), None if y is None else _to_numpy(y)[idx], seed)
     y = None if y is None else _to_numpy(y)[:max_samples]
     return Probe(_head(x, max_samples), y)
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"probe_seed must be a non-negative integer or None. Received: probe_seed={seed!r}")

@@ -192,7 +192,7 @@ class Renderer:
 
     def channels_for(self, name: str, maps: np.ndarray) -> np.ndarray:
         """The channel indices to show for layer ``name``, chosen once and then kept."""
-        if name not in self._channels:
+        if name not in self._channels or int(np.max(self._channels[name], initial=-1)) >= maps.shape[1]:
             k = maps.shape[1]
             limit = min(k, self.settings.max_channels or k)
             if self.settings.channel_order == "top_k":
@@ -211,6 +211,27 @@ class Renderer:
             lo, hi = value_range(maps, (0, 1, 2, 3), self.settings.clip_percentile)
             self._fixed_range[name] = (float(lo.item()), float(hi.item()))
         return self._fixed_range[name]
+
+    def state(self) -> dict:
+        """The kept per-layer choices, JSON-ready: ``{layer: {"channels": [...], "fixed_range": [lo, hi]}}``."""
+        out: dict = {}
+        for name, chosen in self._channels.items():
+            out.setdefault(name, {})["channels"] = [int(c) for c in chosen]
+        for name, (lo, hi) in self._fixed_range.items():
+            out.setdefault(name, {})["fixed_range"] = [float(lo), float(hi)]
+        return out
+
+    def restore(self, state: dict, *, channels: bool = True, fixed_range: bool = True) -> None:
+        """Takes back choices saved by ``state()`` (e.g. from a previous run in the same folder).
+
+        A saved channel choice that names a channel a layer does not have is chosen afresh.
+        """
+        for name, entry in state.items():
+            if channels and entry.get("channels") is not None:
+                self._channels[name] = np.asarray(entry["channels"], dtype=np.int64)
+            if fixed_range and entry.get("fixed_range") is not None:
+                lo, hi = entry["fixed_range"]
+                self._fixed_range[name] = (float(lo), float(hi))
 
     def render(self, name: str, activations: np.ndarray, data_format: str | None = None) -> Frame:
         """Renders one layer's output (first axis = samples) into a ``Frame``."""

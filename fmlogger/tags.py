@@ -21,6 +21,15 @@ STAT_NAMES = ("mean", "std", "zero_fraction", "nonfinite")
 
 FORMAT_VERSION = 1
 
+TIMELINE_PREFIX = "feature_map_timeline/"
+"""One image per layer whose rows are the logged steps, rewritten at every step (see ``timeline.py``)."""
+
+RUN_INFO_TAG = "feature_map_run/info"
+"""Text summary with the probe fingerprint and render settings (TensorBoard's Text tab)."""
+
+STATE_FILE = "fmlogger_state.json"
+"""JSON in the run folder: render settings, per-layer channel choice and fixed range, probe fingerprint."""
+
 
 def image_tag(layer_path: str) -> str:
     """The image tag of a layer: ``feature_maps/<layer path>``."""
@@ -30,3 +39,8 @@ def image_tag(layer_path: str) -> str:
 def stat_tag(layer_path: str, stat: str) -> str:
     """The scalar tag of one statistic of a layer: ``feature_map_stats/<layer path>/<stat>``."""
     return f"{STATS_PREFIX}{layer_path}/{stat}"
+
+
+def timeline_tag(layer_path: str) -> str:
+    """The timeline image tag of a layer: ``feature_map_timeline/<layer path>``."""
+    return TIMELINE_PREFIX + layer_path

@@ -1,0 +1,266 @@
+"""What a run folder remembers: render settings, per-layer channel choice and fixed range, probe.
+
+``FeatureMapLogger`` writes ``<run folder>/fmlogger_state.json`` after every logged step in which
+something changed. A logger started later on the same folder (a resumed run) reads it back, so the
+``top_k`` channel choice and the ``normalize="fixed"`` range stay those of the first logged step,
+and it warns when the probe or the render settings differ from the saved ones. The probe
+fingerprint and the settings are also written as a TensorBoard text summary
+(``feature_map_run/info``, Text tab). ``fmlogger compare`` reads the JSON of both runs.
+
+The JSON (format version 1)::
+
+    {"format_version": 1, "fmlogger_version": "0.1.0",
+     "settings": {"normalize": "fixed", "channel_order": "top_k", ...},
+     "layers": {"conv1": {"channels": [3, 0, 2], "fixed_range": [0.0, 1.7]}},
+     "probe": {"sha256": "...", "shape": [4, 16, 16, 1], "dtype": "float32", "samples": 4, "seed": 0},
+     "timelines": {"conv1": {"stride": 1, "count": 12, "steps": [0, 1, ...]}}}
+
+Example:
+    >>> import numpy as np
+    >>> fp = probe_fingerprint(np.zeros((2, 3), np.float32))
+    >>> fp["shape"], fp["dtype"], len(fp["sha256"])
+    ([2, 3], 'float32', 64)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+
+import numpy as np
+
+from fmlogger import tags
+
+log = logging.getLogger("fmlogger")
+
+_CHANNEL_KEYS = ("channel_order", "max_channels")
+_RANGE_KEYS = ("normalize", "clip_percentile")
+
+
+def _leaves(x) -> list[tuple[str, np.ndarray]]:
+    if isinstance(x, dict):
+        return [(f"{k}{'/' + sub if sub else ''}", leaf) for k in sorted(x) for sub, leaf in _leaves(x[k])]
+    if isinstance(x, (list, tuple)):
+        return [
+            (f"{i}{'/' + sub if sub else ''}", leaf)
+            for i, item in enumerate(x)
+            for sub, leaf in _leaves(item)
+        ]
+    return [("", np.asarray(x.numpy() if hasattr(x, "numpy") else x))]
+
+
+def probe_fingerprint(x, *, seed: int | None = None) -> dict:
+    """Identifies a probe: SHA-256 over every input's dtype, shape and bytes, plus shape and dtype.
+
+    Args:
+        x: the probe inputs: an array/tensor, or a list/dict of them (multi-input models).
+        seed: the seed the probe was drawn with, if any (recorded, not hashed).
+
+    Returns:
+        ``{"sha256", "shape", "dtype", "samples", "seed"}``; for several inputs ``shape`` and
+        ``dtype`` are ``{input: value}``.
+    """
+    leaves = _leaves(x)
+    digest = hashlib.sha256()
+    for key, leaf in leaves:
+        leaf = np.ascontiguousarray(leaf)
+        digest.update(f"{key}|{leaf.dtype.str}|{leaf.shape}|".encode())
+        digest.update(leaf.tobytes())
+    single = len(leaves) == 1 and leaves[0][0] == ""
+    shapes = {key: [int(d) for d in leaf.shape] for key, leaf in leaves}
+    dtypes = {key: str(leaf.dtype) for key, leaf in leaves}
+    return {
+        "sha256": digest.hexdigest(),
+        "shape": shapes[""] if single else shapes,
+        "dtype": dtypes[""] if single else dtypes,
+        "samples": int(leaves[0][1].shape[0]) if leaves[0][1].ndim else 0,
+        "seed": seed,
+    }
+
+
+def state_path(run_dir: str) -> str:
+    return os.path.join(os.fspath(run_dir), tags.STATE_FILE)
+
+
+def load_state(run_dir: str) -> dict | None:
+    """The saved state of a run folder, or None when there is none (or it cannot be read: warned)."""
+    path = state_path(run_dir)
+    try:
+        if "://" in path:
+            from fmlogger._tf import tensorflow
+
+            gfile = tensorflow().io.gfile
+            if not gfile.exists(path):
+                return None
+            with gfile.GFile(path, "r") as f:
+                return json.loads(f.read())
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as err:
+        log.warning("fmlogger: cannot read %s (%s); starting with a fresh state.", path, err)
+        return None
+
+
+def save_state(run_dir: str, state: dict) -> None:
+    """Writes the state JSON (atomically on local disks: a temporary file, then a rename)."""
+    path = state_path(run_dir)
+    text = json.dumps(state, indent=1, sort_keys=True)
+    if "://" in path:
+        from fmlogger._tf import tensorflow
+
+        with tensorflow().io.gfile.GFile(path, "w") as f:
+            f.write(text)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def settings_dict(settings) -> dict:
+    """``RenderSettings`` as a JSON-ready dict."""
+    return dataclasses.asdict(settings)
+
+
+def setting_differences(saved: dict, current: dict) -> list[str]:
+    """``["normalize: 'per_map' -> 'fixed'", ...]`` for every setting whose value changed."""
+    keys = sorted(set(saved) | set(current))
+    return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
+
+
+def probe_differences(a: dict | None, b: dict | None) -> str | None:
+    """A sentence saying how two probe fingerprints differ, or None when they match (or one is missing)."""
+    if not a or not b or a.get("sha256") == b.get("sha256"):
+        return None
+    parts = [f"sha256 {a.get('sha256', '?')[:12]}... vs {b.get('sha256', '?')[:12]}..."]
+    for key in ("shape", "dtype", "seed"):
+        if a.get(key) != b.get(key):
+            parts.append(f"{key} {a.get(key)} vs {b.get(key)}")
+    return "; ".join(parts)
+
+
+def info_markdown(state: dict) -> str:
+    """The text summary: probe fingerprint and render settings as Markdown tables."""
+    probe = state.get("probe") or {}
+    lines = [
+        f"fmlogger {state.get('fmlogger_version', '?')}; saved in `{tags.STATE_FILE}` in the run folder.",
+        "",
+        "| probe | value |",
+        "|---|---|",
+    ]
+    if probe:
+        seed = probe.get("seed")
+        drawn = f"drawn with seed {seed}" if seed is not None else "first samples of the data given"
+        lines += [
+            f"| sha256 | `{probe['sha256']}` |",
+            f"| shape | {probe['shape']} |",
+            f"| dtype | {probe['dtype']} |",
+            f"| samples | {probe['samples']} ({drawn}) |",
+        ]
+    else:
+        lines.append("| (none) | arrays were logged directly with log_arrays |")
+    lines += ["", "| render setting | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in sorted((state.get("settings") or {}).items())]
+    return "\n".join(lines)
+
+
+class RunRecord:
+    """The logger's side of the state file: restores on start, checks the probe, saves after steps.
+
+    Args:
+        run_dir: the run folder.
+        settings: the logger's ``RenderSettings``.
+        renderer: the ``Renderer`` whose channel choice and fixed range are restored and saved.
+        resume: read the saved state (False: start afresh and overwrite it).
+    """
+
+    def __init__(self, run_dir: str, settings, renderer, *, resume: bool = True):
+        from fmlogger import __version__
+
+        self.run_dir = run_dir
+        self.renderer = renderer
+        self.saved = load_state(run_dir) if resume else None
+        self.state = {
+            "format_version": tags.FORMAT_VERSION,
+            "fmlogger_version": __version__,
+            "settings": settings_dict(settings),
+            "layers": {},
+            "probe": None,
+            "timelines": {},
+        }
+        self._last_written: str | None = None
+        self._info_written = False
+        self._probe_source = None
+        self._probe_warned = False
+        if self.saved:
+            self._restore(self.saved)
+
+    def _restore(self, saved: dict) -> None:
+        current = self.state["settings"]
+        old = saved.get("settings") or {}
+
+        def same(keys):
+            return all(old.get(k) == current.get(k) for k in keys)
+
+        self.renderer.restore(
+            saved.get("layers") or {},
+            channels=same(_CHANNEL_KEYS),
+            fixed_range=same(_RANGE_KEYS) and current.get("normalize") == "fixed",
+        )
+        self.state["probe"] = saved.get("probe")
+        self.state["timelines"] = dict(saved.get("timelines") or {})
+        changed = setting_differences(old, current)
+        if changed:
+            log.warning(
+                "fmlogger: render settings differ from those saved in %s (%s); images logged from now "
+                "on are not comparable with the earlier ones.",
+                state_path(self.run_dir),
+                ", ".join(changed),
+            )
+
+    def set_probe(self, x, *, seed: int | None = None, source=None) -> dict:
+        """Fingerprints the probe (once per ``source`` object) and warns once if it changed."""
+        if source is not None and source is self._probe_source:
+            return self.state["probe"]
+        fingerprint = probe_fingerprint(x, seed=seed)
+        previous = self.state["probe"]
+        if previous is not None and seed is None and previous.get("sha256") == fingerprint["sha256"]:
+            fingerprint["seed"] = previous.get("seed")  # same data: keep how it was drawn
+        diff = probe_differences(previous, fingerprint)
+        if diff and not self._probe_warned:
+            self._probe_warned = True
+            where = (
+                "saved in " + state_path(self.run_dir)
+                if self.saved and previous is self.saved.get("probe")
+                else "used before"
+            )
+            log.warning(
+                "fmlogger: the probe differs from the one %s (%s); images of different probes are "
+                "not comparable.",
+                where,
+                diff,
+            )
+        if diff:
+            self._info_written = False
+        self.state["probe"] = fingerprint
+        self._probe_source = source
+        return fingerprint
+
+    def after_step(self, writer, step: int, timelines=None) -> None:
+        """Writes the text summary (first step, or after the probe changed) and the JSON if changed."""
+        self.state["layers"] = {**(self.state.get("layers") or {}), **self.renderer.state()}
+        if timelines is not None:
+            self.state["timelines"] = {**self.state["timelines"], **timelines.state()}
+        if not self._info_written:
+            writer.text(tags.RUN_INFO_TAG, info_markdown(self.state), step)
+            self._info_written = True
+        text = json.dumps(self.state, sort_keys=True)
+        if text != self._last_written:
+            save_state(self.run_dir, self.state)
+            self._last_written = text

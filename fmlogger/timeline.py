@@ -1,0 +1,337 @@
+"""Timeline images: one row per logged step, so the newest step holds the whole history.
+
+TensorBoard keeps only 10 steps per image tag unless told otherwise, but it always keeps the
+newest. A timeline image is rewritten at every logged step under ``feature_map_timeline/<layer>``:
+its rows are the logged steps in order (oldest at the top), its columns the layer's shown channels
+(the fixed or top-k choice of ``Renderer``) for the first probe sample, and each row starts with
+its step number drawn in a tiny built-in 3x5 bitmap font (numpy only, no PIL or matplotlib).
+
+Memory is bounded: a ``Timeline`` keeps at most ``max_rows`` rows. Past the cap it keeps every
+``stride``-th logged step (``stride`` doubles each time the cap is reached) plus the newest, so the
+rows are an even subsample that always includes the first and the newest step.
+
+Layout (``p`` = padding, ``s`` = glyph scale, ``d`` = digits of the longest step label)::
+
+    width  = label + p + columns * (tile_w + p),   label = s + d * 4 * s
+    height = p + rows * (row_h + p),               row_h = max(tile_h, 5 * s)
+
+Example:
+    >>> import numpy as np
+    >>> t = Timeline(max_rows=4)
+    >>> for step in range(6):
+    ...     t.add(step, np.full((2, 8, 8, 1), step * 40, np.uint8))
+    >>> t.steps, t.stride
+    ([0, 2, 4, 5], 2)
+    >>> steps, tiles = decode(t.image(), tile_shape=(8, 8), columns=2)
+    >>> steps, tiles.shape
+    ([0, 2, 4, 5], (4, 2, 8, 8, 1))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fmlogger import colormaps, tiling
+
+# 3x5 glyphs: digits 0-9, "-" (index 10) and blank (index 11).
+_FONT_ROWS = (
+    ("111", "101", "101", "101", "111"),
+    ("010", "110", "010", "010", "111"),
+    ("111", "001", "111", "100", "111"),
+    ("111", "001", "111", "001", "111"),
+    ("101", "101", "111", "001", "001"),
+    ("111", "100", "111", "001", "111"),
+    ("111", "100", "111", "101", "111"),
+    ("111", "001", "001", "001", "001"),
+    ("111", "101", "111", "101", "111"),
+    ("111", "101", "111", "001", "111"),
+    ("000", "000", "111", "000", "000"),
+    ("000", "000", "000", "000", "000"),
+)
+GLYPHS = np.array([[[c == "1" for c in row] for row in glyph] for glyph in _FONT_ROWS], dtype=bool)
+GLYPHS.setflags(write=False)
+"""bool ``[12, 5, 3]``: digits 0..9, ``-``, blank."""
+_CHARS = "0123456789- "
+_MINUS, _BLANK = 10, 11
+
+
+def glyph_scale(tile_height: int) -> int:
+    """Integer scale of the 3x5 font for tiles of this height: 1..3 (3 for tiles of 24 px or more)."""
+    return int(min(3, max(1, tile_height // 8)))
+
+
+def number_bitmaps(numbers, scale: int = 1, digits: int | None = None) -> np.ndarray:
+    """Draws integers right-aligned with the 3x5 font: bool ``[len(numbers), 5*scale, digits*4*scale]``.
+
+    Each character cell is 3 glyph columns plus 1 blank column, all magnified ``scale`` times.
+    """
+    texts = [str(int(v)) for v in numbers]
+    digits = max([digits or 1] + [len(t) for t in texts])
+    codes = np.full((len(texts), digits), _BLANK, dtype=np.intp)
+    if texts:
+        padded = np.array([list(t.rjust(digits)) for t in texts])
+        table = np.full(128, _BLANK, dtype=np.intp)
+        table[[ord(c) for c in "0123456789-"]] = np.arange(11)
+        codes = table[padded.view(np.int32).reshape(padded.shape)]
+    cells = np.zeros(codes.shape + (5, 4), dtype=bool)
+    cells[..., :3] = GLYPHS[codes]  # [n, digits, 5, 4]
+    bitmaps = cells.transpose(0, 2, 1, 3).reshape(len(texts), 5, digits * 4)
+    return bitmaps.repeat(scale, axis=1).repeat(scale, axis=2)
+
+
+def read_numbers(bitmaps: np.ndarray) -> list[int]:
+    """Reads back what ``number_bitmaps(numbers, scale=1)`` drew. Raises ValueError on an unknown glyph."""
+    n, _height, width = bitmaps.shape
+    cells = bitmaps.reshape(n, 5, width // 4, 4)[..., :3].transpose(0, 2, 1, 3)
+    match = (cells[:, :, None] == GLYPHS[None, None]).all(axis=(-1, -2))
+    if not match.any(axis=-1).all():
+        raise ValueError("label pixels do not form digits of the timeline font")
+    chars = np.array(list(_CHARS))[match.argmax(axis=-1)]
+    return [int("".join(row).strip()) for row in chars]
+
+
+def untile(image: np.ndarray, n_tiles: int, *, cols: int | None = None, padding: int = 1) -> np.ndarray:
+    """Cuts a grid image made by ``fmlogger.tiling.tile`` back into its tiles ``[n_tiles, th, tw, c]``.
+
+    Args:
+        image: one grid ``[H, W]`` or ``[H, W, c]``.
+        n_tiles: how many tiles the grid holds (``cols`` as given to ``tile``).
+    """
+    if image.ndim == 2:
+        image = image[:, :, None]
+    rows, cols = tiling.grid_shape(n_tiles, cols)
+    height, width, channels = image.shape
+    th, tw = (height - padding) // rows - padding, (width - padding) // cols - padding
+    blocks = image[: rows * (th + padding), : cols * (tw + padding)]
+    blocks = blocks.reshape(rows, th + padding, cols, tw + padding, channels)[:, padding:, :, padding:]
+    return blocks.transpose(0, 2, 1, 3, 4).reshape(rows * cols, th, tw, channels)[:n_tiles]
+
+
+def frame_tiles(frame, *, cols: int | None, padding: int, max_channels: int | None = None) -> np.ndarray:
+    """The first sample's tiles of a rendered ``Frame``: ``[k, th, tw, c]`` (one tile for strips/heatmaps)."""
+    n_tiles = len(frame.channels) if frame.kind == "grid" else 1
+    tiles = untile(frame.images[0], n_tiles, cols=cols if frame.kind == "grid" else None, padding=padding)
+    return tiles[:max_channels] if max_channels else tiles
+
+
+def compose(steps, tiles: np.ndarray, *, padding: int = 1, colormap: str = "gray") -> np.ndarray:
+    """Draws the timeline image ``[H, W, c]`` from row steps and tiles ``[rows, columns, th, tw, c]``.
+
+    Background and padding take the colormap's pad colour; step labels are drawn in black on a
+    light pad colour, white on a dark one.
+    """
+    rows, columns, th, tw, channels = tiles.shape
+    pad_rgb = np.array(colormaps.pad_color(colormap), dtype=np.uint8)
+    ink_rgb = np.full(3, 0 if pad_rgb.mean() > 127 else 255, dtype=np.uint8)
+    pad_px, ink_px = (pad_rgb[:1], ink_rgb[:1]) if channels == 1 else (pad_rgb, ink_rgb)
+    scale = glyph_scale(th)
+    row_h = max(th, 5 * scale)
+    blocks = np.empty((rows, padding + row_h, columns, padding + tw, channels), dtype=np.uint8)
+    blocks[...] = pad_px
+    blocks[:, padding : padding + th, :, padding:] = tiles.transpose(0, 2, 1, 3, 4)
+    grid = blocks.reshape(rows * (padding + row_h), columns * (padding + tw), channels)
+    grid = np.concatenate([grid, np.broadcast_to(pad_px, (grid.shape[0], padding, channels))], axis=1)
+    labels = number_bitmaps(steps, scale)
+    label_w = scale + labels.shape[2]
+    ink = np.zeros((rows, padding + row_h, label_w), dtype=bool)
+    top = padding + (row_h - 5 * scale) // 2
+    ink[:, top : top + 5 * scale, scale:] = labels
+    ink = ink.reshape(rows * (padding + row_h), label_w)
+    strip = np.where(ink[:, :, None], ink_px, pad_px).astype(np.uint8)
+    image = np.concatenate([strip, grid], axis=1)
+    bottom = np.broadcast_to(pad_px, (padding, image.shape[1], channels))
+    return np.concatenate([image, bottom], axis=0)
+
+
+def decode(image: np.ndarray, *, tile_shape: tuple[int, int], columns: int, padding: int = 1):
+    """Reads a timeline image back: ``(steps, tiles [rows, columns, th, tw, c])``.
+
+    Args:
+        image: the timeline ``[H, W, c]`` (as decoded from its PNG).
+        tile_shape: ``(th, tw)`` of one tile, as in the layer's feature-map image.
+        columns: the number of channel columns.
+        padding: the render padding.
+    """
+    if image.ndim == 2:
+        image = image[:, :, None]
+    th, tw = tile_shape
+    scale = glyph_scale(th)
+    row_h = max(th, 5 * scale)
+    height, width, channels = image.shape
+    rows = (height - padding) // (padding + row_h)
+    label_w = width - padding - columns * (padding + tw)
+    body = image[: rows * (padding + row_h)]
+    blocks = body[:, label_w : label_w + columns * (padding + tw)]
+    blocks = blocks.reshape(rows, padding + row_h, columns, padding + tw, channels)
+    tiles = blocks[:, padding : padding + th, :, padding:].transpose(0, 2, 1, 3, 4)
+    background = image[0, 0]
+    ink = (body[:, :label_w] != background).any(axis=-1).reshape(rows, padding + row_h, label_w)
+    top = padding + (row_h - 5 * scale) // 2
+    digits = (label_w - scale) // (4 * scale)
+    labels = ink[:, top : top + 5 * scale : scale, scale : scale + digits * 4 * scale : scale]
+    return read_numbers(labels), np.ascontiguousarray(tiles)
+
+
+class Timeline:
+    """The bounded history of one layer: rows of tiles, one per kept step.
+
+    Args:
+        max_rows: at most this many rows (>= 2); past it, every ``stride``-th logged step and the
+            newest are kept.
+    """
+
+    def __init__(self, max_rows: int = 64):
+        if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 2:
+            raise ValueError(
+                f"timeline_max_rows must be an integer >= 2. Received: timeline_max_rows={max_rows!r}"
+            )
+        self.max_rows = int(max_rows)
+        self.stride = 1
+        self.count = 0
+        self._rows: dict[int, tuple[int, np.ndarray]] = {}
+
+    @property
+    def steps(self) -> list[int]:
+        """The steps of the kept rows, oldest first."""
+        return [self._rows[i][0] for i in sorted(self._rows)]
+
+    def add(self, step: int, tiles: np.ndarray) -> None:
+        """Appends the row of ``step`` (tiles ``[columns, th, tw, c]``).
+
+        A step at or before an already kept one (a re-logged or restarted run) drops the rows from
+        that step on; tiles of another shape start the history afresh.
+        """
+        step = int(step)
+        tiles = np.array(tiles, dtype=np.uint8, copy=True)
+        kept = {i: row for i, row in self._rows.items() if row[0] < step}
+        if any(row[1].shape[:3] != tiles.shape[:3] for row in kept.values()):
+            kept, self.count, self.stride = {}, 0, 1
+        index = self.count
+        self.count += 1
+        kept = {i: row for i, row in kept.items() if i % self.stride == 0}
+        kept[index] = (step, tiles)
+        while len(kept) > self.max_rows:
+            self.stride *= 2
+            kept = {i: row for i, row in kept.items() if i % self.stride == 0 or i == index}
+        self._rows = kept
+
+    def image(self, *, padding: int = 1, colormap: str = "gray") -> np.ndarray:
+        """The timeline ``[H, W, c]`` (c = 3 if any row is RGB, else 1)."""
+        rows = [self._rows[i] for i in sorted(self._rows)]
+        channels = max(r[1].shape[-1] for r in rows)
+        tiles = np.stack([np.broadcast_to(r[1], r[1].shape[:3] + (channels,)) for r in rows])
+        return compose([r[0] for r in rows], tiles, padding=padding, colormap=colormap)
+
+    def describe(self, layer: str, channels) -> str:
+        """A line for TensorBoard's image card (TensorBoard shows the first one written, so it
+        states the rules, not the current counts)."""
+        shown = list(channels)
+        what = f"{len(shown)} channel(s) across" if shown else "the whole map across"
+        if shown and len(shown) <= 16:
+            what += ": " + ", ".join(str(int(c)) for c in shown)
+        return (
+            f"{layer}, probe sample 0: one row per logged step, step number at left, oldest on top; "
+            f"{what}. Up to {self.max_rows} rows; past that, every 2nd, 4th, ... logged step and "
+            "the newest. The newest step's image holds the whole history."
+        )
+
+
+class TimelineLog:
+    """The logger's timelines: one ``Timeline`` per layer, written under ``feature_map_timeline/<layer>``.
+
+    A resumed run (``run_dir`` given and ``saved`` timelines from its state file) continues the
+    saved timelines: before the first row is added, the newest timeline image of each saved layer
+    is read back from the run's event files and split into its rows.
+
+    Args:
+        settings: the logger's ``RenderSettings`` (grid columns, padding, colormap).
+        max_rows: rows per timeline (>= 2).
+        max_channels: channel columns per timeline (the first of the shown channels), or None for all.
+        run_dir: the run folder to read saved timelines from.
+        saved: ``{layer: {"stride", "count", "steps", "tile_shape", "columns"}}`` from the state file.
+    """
+
+    def __init__(
+        self,
+        settings,
+        *,
+        max_rows: int = 64,
+        max_channels: int | None = 16,
+        run_dir: str | None = None,
+        saved: dict | None = None,
+    ):
+        Timeline(max_rows)  # validates
+        if max_channels is not None and (
+            isinstance(max_channels, bool)
+            or not isinstance(max_channels, (int, np.integer))
+            or max_channels < 1
+        ):
+            raise ValueError(
+                "timeline_max_channels must be an integer >= 1 or None. "
+                f"Received: timeline_max_channels={max_channels!r}"
+            )
+        self.settings = settings
+        self.max_rows = max_rows
+        self.max_channels = max_channels
+        self.timelines: dict[str, Timeline] = {}
+        self._run_dir = run_dir
+        self._saved = dict(saved or {})
+
+    def _restore(self) -> None:
+        """Rebuilds the saved timelines from their newest images in the run (once, before the first add)."""
+        from fmlogger import tags
+        from fmlogger._events import decode_png, iter_images
+
+        saved, self._saved = self._saved, {}
+        wanted = {tags.timeline_tag(name): name for name, meta in saved.items() if meta.get("steps")}
+        if not wanted or not self._run_dir or "://" in self._run_dir:
+            return
+        newest: dict[str, bytes] = {}
+        for tag, step, pngs in iter_images(self._run_dir, wanted=wanted.__contains__):
+            if pngs and step == saved[wanted[tag]]["steps"][-1]:
+                newest[tag] = pngs[0]
+        for tag, png in newest.items():
+            name, meta = wanted[tag], saved[wanted[tag]]
+            steps, tiles = decode(
+                decode_png(png),
+                tile_shape=tuple(meta["tile_shape"]),
+                columns=meta["columns"],
+                padding=self.settings.padding,
+            )
+            stride, count = int(meta["stride"]), int(meta["count"])
+            indices = sorted(set(range(0, count - 1, stride)) | {count - 1})
+            if steps != list(meta["steps"]) or len(indices) != len(steps) or len(steps) > self.max_rows:
+                continue  # not the image the state describes: start this timeline afresh
+            timeline = Timeline(self.max_rows)
+            timeline.stride, timeline.count = stride, count
+            timeline._rows = {i: (s, np.ascontiguousarray(t)) for i, s, t in zip(indices, steps, tiles)}
+            self.timelines[name] = timeline
+
+    def add(self, writer, name: str, frame, step: int) -> np.ndarray:
+        """Adds ``frame``'s first sample as the row of ``step`` and writes the whole timeline at ``step``."""
+        from fmlogger import tags
+
+        if self._saved:
+            self._restore()
+        s = self.settings
+        tiles = frame_tiles(frame, cols=s.cols, padding=s.padding, max_channels=self.max_channels)
+        timeline = self.timelines.setdefault(name, Timeline(self.max_rows))
+        timeline.add(step, tiles)
+        image = timeline.image(padding=s.padding, colormap=s.colormap)
+        shown = frame.channels[: self.max_channels] if self.max_channels else frame.channels
+        writer.image(tags.timeline_tag(name), image[None], step, timeline.describe(name, shown))
+        return image
+
+    def state(self) -> dict:
+        """``{layer: {"stride", "count", "steps", "tile_shape", "columns"}}`` for the state file."""
+        out = {}
+        for name, t in self.timelines.items():
+            first = next(iter(t._rows.values()))[1] if t._rows else None
+            out[name] = {
+                "stride": t.stride,
+                "count": t.count,
+                "steps": t.steps,
+                "tile_shape": list(first.shape[1:3]) if first is not None else None,
+                "columns": int(first.shape[0]) if first is not None else 0,
+            }
+        return out
