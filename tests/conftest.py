@@ -48,3 +48,10 @@ def read_run(run_dir):
 
 def image_steps(run, tag):
     return [event.step for event in run.images[tag]]
+
+
+def feature_map_tags(run):
+    """The ``feature_maps/<layer>`` image tags of a run (not timelines or other views)."""
+    from fmlogger import tags
+
+    return {tag for tag in run.images if tag.startswith(tags.IMAGE_PREFIX)}

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from conftest import image_steps, read_run
+from conftest import feature_map_tags, image_steps, read_run
 
 
 def test_demo_writes_feature_maps_for_each_epoch(tmp_path):
@@ -15,7 +15,7 @@ def test_demo_writes_feature_maps_for_each_epoch(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"tensorboard --logdir {tmp_path}" in out.stdout
     run = read_run(tmp_path / "feature_maps")
-    assert set(run.images) == {"feature_maps/conv1", "feature_maps/conv2", "feature_maps/conv3"}
+    assert feature_map_tags(run) == {"feature_maps/conv1", "feature_maps/conv2", "feature_maps/conv3"}
     # conv1 16 ch of 32x32 -> 4x4 grid of 32 px tiles: 4 * 33 + 1 = 133; conv3 64 ch of 8x8 (x4) -> 8 x 33 + 1
     assert run.images["feature_maps/conv1"][0].images.shape == (4, 133, 133, 1)
     assert run.images["feature_maps/conv3"][0].images.shape == (4, 265, 265, 1)
