@@ -100,6 +100,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         # Resolve layers and trace the pass now, so a wrong layer name fails before epoch 1.
+        if self._chief:
+            self.logger.check_writable()
         self.logger.capture_for(self.model, self.probe.x)
         if self.every_n_batches:
             optimizer = getattr(self.model, "optimizer", None)
