@@ -4,9 +4,30 @@ Capture works by temporarily wrapping the chosen layers' ``call`` while the mode
 reaches layers inside nested models and works whether or not the model has a symbolic graph; the
 wrappers are removed as soon as the pass (or its one-time trace) is done.
 
-Layer paths name nested layers from the outer model down: ``"backbone/block1_conv"``. A layer
-called more than once per forward pass (a shared layer) yields ``path`` for its first call and
-``path#1``, ``path#2``, ... for the later ones.
+Which layers (``layers=[...]`` entries):
+    * a name, ``"conv1"``: the outer model's layer of that name, or, when it has none, every
+      nested layer of that name;
+    * a path from the outer model down, ``"mobilenetv2_1.00_96/block_3_expand_relu"``; nested
+      Functional, Sequential and subclassed models, and custom layers that hold layers (a residual
+      block), are all walked; ``layer_paths(model)`` lists every path;
+    * a glob, matched against the whole path, or against the name when it has no ``/``:
+      ``"backbone/*relu"``, ``"conv*"``; ``*`` also crosses ``/``;
+    * a layer class, ``keras.layers.Conv2D``: every layer of that class.
+
+What is captured:
+    * every call of a chosen layer in one forward pass: a layer called more than once (a shared
+      layer, a backbone applied twice) yields ``path`` for its first call and ``path#1``,
+      ``path#2``, ... for the later ones, in call order. A layer object placed in two nested
+      models has one path (the first found) and all its calls are counted under it;
+    * the first tensor of a layer's output, cast to float32 inside the pass (so float16 and
+      bfloat16 activations of mixed precision render as float32 ones do);
+    * on a probe of any input form the model takes: one array, a list in input order or a dict
+      keyed by input name; integer (uint8) inputs and preprocessing layers (Rescaling, Resizing)
+      run inside the pass as in training.
+
+When: the model may be unbuilt when the callback is created (subclassed, Sequential without an
+``Input``); layers are resolved, the probe checked and the pass traced when training starts, in the
+model's ``tf.distribute`` scope. The pass is traced once (``Capture.trace_count``).
 
 Example:
     >>> capture = Capture(model, ["conv*"], probe_x)      # doctest: +SKIP
