@@ -57,7 +57,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=220, help="logged epochs (default 220)")
     parser.add_argument("--samples", type=int, default=4, help="probe samples (default 4)")
     parser.add_argument("--train", type=int, default=128, help="training images per epoch (default 128)")
-    parser.add_argument("--control-epochs", type=int, default=50, help="epochs of the run without the callback")
+    parser.add_argument(
+        "--control-epochs", type=int, default=50, help="epochs of the run without the callback (default 50)"
+    )
     args = parser.parse_args(argv)
 
     import keras
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
             if epoch + 1 in self.marks:
                 gc.collect()
                 traces = self.logger.trace_count if self.logger else "-"
-                rows.append((self.label, epoch + 1, rss_mib(), event_bytes(self.folder), traces, time.perf_counter()))
+                now = time.perf_counter()
+                rows.append((self.label, epoch + 1, rss_mib(), event_bytes(self.folder), traces, now))
 
     def train(label, epochs, with_callback):
         model = build_demo_model()
@@ -91,7 +94,8 @@ def main(argv=None) -> int:
         callbacks = []
         logger = None
         if with_callback:
-            callback = FeatureMapCallback(os.path.join(tmp, label), probe, DEMO_LAYERS, max_samples=args.samples)
+            run = os.path.join(tmp, label)
+            callback = FeatureMapCallback(run, probe, DEMO_LAYERS, max_samples=args.samples)
             callbacks.append(callback)
             logger = callback.logger
         callbacks.append(Meter(label, folder, logger))
@@ -105,13 +109,16 @@ def main(argv=None) -> int:
 
     print(f"RSS before training: {start:.0f} MiB; demo CNN, {args.train} images/epoch, probe {args.samples}, "
           f"layers {', '.join(DEMO_LAYERS)}, logged every epoch\n")
-    print(f"{'run':<9} {'epoch':>6} {'RSS MiB':>8} {'dRSS MiB':>9} {'event KiB':>10} {'KiB/epoch':>10} {'traces':>7} {'s':>6}")
+    header = ("run", "epoch", "RSS MiB", "dRSS MiB", "event KiB", "KiB/epoch", "traces", "s")
+    print("{:<9} {:>6} {:>8} {:>9} {:>10} {:>10} {:>7} {:>6}".format(*header))
     first: dict[str, tuple] = {}
     for label, epoch, rss, size, traces, t in rows:
         base = first.setdefault(label, (epoch, rss, size))
         per_epoch = (size - base[2]) / 1024 / (epoch - base[0]) if epoch > base[0] else size / 1024 / epoch
-        print(f"{label:<9} {epoch:>6} {rss:>8.1f} {rss - base[1]:>+9.1f} {size / 1024:>10.1f} {per_epoch:>10.2f} "
-              f"{traces!s:>7} {t - t0:>6.1f}")
+        print(
+            f"{label:<9} {epoch:>6} {rss:>8.1f} {rss - base[1]:>+9.1f} {size / 1024:>10.1f} "
+            f"{per_epoch:>10.2f} {traces!s:>7} {t - t0:>6.1f}"
+        )
     logged = [r for r in rows if r[0] == "fmlogger"]
     mid = next((r for r in logged if r[1] >= 50), logged[0])
     last = logged[-1]

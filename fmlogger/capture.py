@@ -221,7 +221,9 @@ def check_layer_specs(layers) -> None:
             f"a list of them, or None. Received: layers={layers!r}"
         ) from None
     if not specs:
-        raise ValueError("layers must name at least one layer, or be None for the default choice. Received: layers=[]")
+        raise ValueError(
+            "layers must name at least one layer, or be None for the default choice. Received: layers=[]"
+        )
     for spec in specs:
         if isinstance(spec, type) or (isinstance(spec, str) and spec.strip()):
             continue
@@ -260,7 +262,8 @@ def _symbolic_inputs(model) -> list[tuple[str, object]] | None:
 
 
 def _shape_text(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(int(d)) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    dims = ["None" if d is None else str(int(d)) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def check_probe(model, inputs) -> None:

@@ -56,10 +56,12 @@ def test_mirrored_strategy_two_logical_cpus_one_writer(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, str(script), str(tmp_path / "logs")], env=env, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, str(script), str(tmp_path / "logs")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"replicas": 2, "variable": "MirroredVariable", "trace_count": 1, "logged_steps": [0, 1, 2]}
+    expected = {"replicas": 2, "variable": "MirroredVariable", "trace_count": 1, "logged_steps": [0, 1, 2]}
+    assert report == expected
 
     run_dir = tmp_path / "logs" / tags.RUN_SUBDIR
     assert len([n for n in os.listdir(run_dir) if ".tfevents." in n]) == 1  # exactly one writer

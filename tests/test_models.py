@@ -24,7 +24,8 @@ def _data(shape=(SIZE, SIZE, 1), seed=0):
 def _head(x):
     import keras
 
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x) if len(x.shape) == 4 else keras.layers.Flatten(name="flat")(x)
+    pool = keras.layers.GlobalAveragePooling2D(name="gap") if len(x.shape) == 4 else keras.layers.Flatten(name="flat")
+    x = pool(x)
     return keras.layers.Dense(2, activation="softmax", name="head", dtype="float32")(x)
 
 
@@ -75,13 +76,16 @@ def nested_functional():
     inputs = keras.Input((SIZE, SIZE, 1))
     model = keras.Model(inputs, _head(_backbone()(inputs)))
     # a glob over paths and a plain path
-    return _compiled(model), _data(), ["backbone/*relu", "backbone/c1"], {"backbone/c1", "backbone/c1_relu", "backbone/c2_relu"}
+    expected = {"backbone/c1", "backbone/c1_relu", "backbone/c2_relu"}
+    return _compiled(model), _data(), ["backbone/*relu", "backbone/c1"], expected
 
 
 def nested_application():
     import keras
 
-    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, include_top=False)
+    backbone = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, weights=None, include_top=False
+    )
     inputs = keras.Input((32, 32, 3))
     model = keras.Model(inputs, _head(backbone(inputs)))
     name = backbone.name  # "mobilenetv2_0.35_32"
@@ -94,10 +98,12 @@ def sequential_in_sequential():
     import keras
 
     inner = keras.Sequential(
-        [keras.layers.Conv2D(4, 3, activation="relu", name="ic1"), keras.layers.Conv2D(3, 3, name="ic2")], name="inner"
+        [keras.layers.Conv2D(4, 3, activation="relu", name="ic1"), keras.layers.Conv2D(3, 3, name="ic2")],
+        name="inner",
     )
     model = keras.Sequential(
-        [keras.Input((SIZE, SIZE, 1)), inner, keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")]
+        [keras.Input((SIZE, SIZE, 1)), inner, keras.layers.GlobalAveragePooling2D(),
+         keras.layers.Dense(2, activation="softmax")]
     )
     return _compiled(model), _data(), ["inner/ic1", "inner/ic2"], {"inner/ic1", "inner/ic2"}
 
@@ -207,7 +213,8 @@ def dense_only():
     import keras
 
     model = keras.Sequential(
-        [keras.Input((8,)), keras.layers.Dense(6, activation="relu", name="d1"), keras.layers.Dense(2, activation="softmax", name="d2")]
+        [keras.Input((8,)), keras.layers.Dense(6, activation="relu", name="d1"),
+         keras.layers.Dense(2, activation="softmax", name="d2")]
     )
     return _compiled(model), _data((8,)), ["d1"], {"d1"}
 

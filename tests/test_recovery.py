@@ -37,7 +37,9 @@ TRAIN = textwrap.dedent(
         on_epoch_end=lambda epoch, logs: epoch + 1 == kill_after and os.kill(os.getpid(), signal.SIGKILL)
     )
     callback = FeatureMapCallback(log_dir, x[:2], ["conv1", "conv2"], max_samples=2)
-    model.fit(x, y, initial_epoch=initial_epoch, epochs=epochs, batch_size=8, verbose=0, callbacks=[callback, save, kill])
+    model.fit(
+        x, y, initial_epoch=initial_epoch, epochs=epochs, batch_size=8, verbose=0, callbacks=[callback, save, kill]
+    )
     print("finished")
     """
 )
@@ -47,8 +49,9 @@ def _train(tmp_path, initial_epoch, epochs, kill_after):
     script = tmp_path / "train.py"
     script.write_text(TRAIN.format(tests=os.path.join(ROOT, "tests")))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    args = [str(tmp_path / "logs"), str(tmp_path / "model.weights.h5"), str(initial_epoch), str(epochs), str(kill_after)]
-    return subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=120)
+    args = [tmp_path / "logs", tmp_path / "model.weights.h5", initial_epoch, epochs, kill_after]
+    command = [sys.executable, str(script), *map(str, args)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_kill_9_keeps_every_logged_step_and_resume_continues(tmp_path):
@@ -120,7 +123,9 @@ def test_two_callbacks_with_the_same_layer_are_warned_and_run_name_separates(tmp
     ]
     caplog.clear()
     third = FeatureMapCallback(tmp_path, x[:2], ["conv1"], max_samples=2)
-    fourth = FeatureMapCallback(tmp_path, x[:2], ["conv1"], max_samples=2, colormap="magma", run_name="feature_maps_magma")
+    fourth = FeatureMapCallback(
+        tmp_path, x[:2], ["conv1"], max_samples=2, colormap="magma", run_name="feature_maps_magma"
+    )
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
         model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[third, fourth])
     assert not [r for r in caplog.records if r.name == "fmlogger"]  # the first two were closed at train end

@@ -85,7 +85,9 @@ def test_long_layer_listing_is_cut_with_a_pointer(tmp_path):
 
     from fmlogger.capture import Capture, layer_paths
 
-    backbone = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, include_top=False)
+    backbone = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, weights=None, include_top=False
+    )
     probe = np.zeros((1, 32, 32, 3), np.float32)
     with pytest.raises(ValueError) as info:
         Capture(backbone, ["block_3_expand_rlu"], probe)
@@ -112,7 +114,8 @@ def test_long_layer_listing_is_cut_with_a_pointer(tmp_path):
         ({"clip_percentile": 60}, "clip_percentile must be a number in [0, 50) or None. Received: clip_percentile=60"),
         ({"max_channels": 0}, "max_channels must be an integer >= 1 or None. Received: max_channels=0"),
         ({"on_error": "ignore"}, "on_error must be one of ('warn', 'raise'). Received: on_error='ignore'"),
-        ({"layers": [3]}, "layers entries must be layer names, paths ('outer/inner'), glob patterns ('conv*') or layer classes. Received: 3 of type int"),
+        ({"layers": [3]}, "layers entries must be layer names, paths ('outer/inner'), glob patterns ('conv*') "
+                          "or layer classes. Received: 3 of type int"),
         ({"layers": []}, "layers must name at least one layer, or be None for the default choice. Received: layers=[]"),
         ({"layers": [""]}, "Received: '' of type str"),
         ({"layers": 3.0}, "Received: layers=3.0"),
@@ -138,7 +141,8 @@ def _two_inputs():
     image = keras.Input((16, 16, 1), name="image")
     extra = keras.Input((4,), name="extra")
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 3, name="conv")(image))
-    model = keras.Model([image, extra], keras.layers.Dense(2, activation="softmax")(keras.layers.Concatenate()([x, extra])), name="two")
+    x = keras.layers.Concatenate()([x, extra])
+    model = keras.Model([image, extra], keras.layers.Dense(2, activation="softmax")(x), name="two")
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     return model
 
@@ -156,9 +160,12 @@ def test_probe_shape_mismatch_names_input_and_shapes(tmp_path):
 @pytest.mark.parametrize(
     "probe, fragment",
     [
-        ([np.zeros((2, 16, 16, 1)), np.zeros((2, 5))], "input 'extra' (input 1) expects shape (None, 4) but the probe gives (2, 5)"),
-        ({"image": np.zeros((2, 16, 16, 1))}, "the probe dict has no entry for input(s) 'extra'. Received keys: ['image']"),
-        (np.zeros((2, 16, 16, 1)), "the model takes 2 input(s) ('image' (None, 16, 16, 1), 'extra' (None, 4)) but the probe gives 1 array(s)"),
+        ([np.zeros((2, 16, 16, 1)), np.zeros((2, 5))],
+         "input 'extra' (input 1) expects shape (None, 4) but the probe gives (2, 5)"),
+        ({"image": np.zeros((2, 16, 16, 1))},
+         "the probe dict has no entry for input(s) 'extra'. Received keys: ['image']"),
+        (np.zeros((2, 16, 16, 1)),
+         "the model takes 2 input(s) ('image' (None, 16, 16, 1), 'extra' (None, 4)) but the probe gives 1 array(s)"),
     ],
 )
 def test_multi_input_probe_mismatch(probe, fragment, tmp_path):
@@ -185,7 +192,10 @@ def test_probe_mismatch_for_subclassed_model_says_what_failed(tmp_path):
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     error, batches = _fit_error(model, np.zeros((2, 16, 16), np.float32), ["conv"], tmp_path)
     message = str(error)
-    assert message.startswith("probe does not fit model 'net': calling the model on the probe (shapes (1, 16, 16), batch cut to 1) failed with ValueError: ")
+    assert message.startswith(
+        "probe does not fit model 'net': calling the model on the probe (shapes (1, 16, 16), batch cut to 1) "
+        "failed with ValueError: "
+    )
     assert "layer 'conv' is incompatible" in message and "\x1b[" not in message
     assert batches == []
 
@@ -200,7 +210,8 @@ def test_log_dir_under_a_file_fails_at_construction(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(ValueError) as info:
         FeatureMapCallback(blocker / "runs", tiny_data(2)[0], ["conv1"])
-    assert str(info.value) == f"log_dir={str(blocker / 'runs')!r} cannot be created: {str(blocker)!r} is a file, not a folder."
+    runs = str(blocker / "runs")
+    assert str(info.value) == f"log_dir={runs!r} cannot be created: {str(blocker)!r} is a file, not a folder."
 
 
 def test_unwritable_log_dir_names_path_and_os_error(tmp_path):
