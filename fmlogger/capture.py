@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import fnmatch
+import functools
 import logging
 import re
 from typing import Iterator, Sequence
@@ -410,10 +411,9 @@ class Capture:
             lambda a: tf.TensorSpec((None,) + tuple(np.shape(a))[1:], tf.as_dtype(_dtype_of(a))),
             example_inputs,
         )
-
-        def trace(inputs):  # a function per Capture: TF counts retraces per Python function
-            return self._trace(inputs)
-
+        # A partial, not the bound method: TensorFlow counts traces per code object, so Captures
+        # of many models (a hyperparameter search) would each trace once and still get warned about.
+        trace = functools.partial(Capture._trace, self)
         self._forward = tf.function(trace, input_signature=[signature], autograph=False)
 
     def _trace(self, inputs):

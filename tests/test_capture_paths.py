@@ -65,3 +65,25 @@ def test_layer_in_two_nested_models_has_one_path_and_counts_every_call():
     # the second call's input is the first call's output
     np.testing.assert_allclose(out["first/shared#1"], shared(out["first/shared"]).numpy(), rtol=1e-5, atol=1e-6)
     assert capture.trace_count == 1
+
+
+def test_many_captures_in_one_process_are_not_reported_as_retracing():
+    """Each Capture traces once; TensorFlow must not read 8 models' traces as one function retracing."""
+    import logging
+
+    import keras
+    import tensorflow as tf
+
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    tf.get_logger().addHandler(handler)
+    try:
+        x = np.zeros((2, 8, 8, 1), np.float32)
+        for i in range(8):
+            model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(1 + i, 3, name="conv")])
+            capture = Capture(model, ["conv"], x)
+            assert capture(x)["conv"].shape == (2, 6, 6, 1 + i) and capture.trace_count == 1
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m and "Capture" in m]
