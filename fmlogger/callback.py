@@ -104,6 +104,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         # Resolve layers and trace the pass now, so a wrong layer name fails before epoch 1.
+        if self._chief:
+            self.logger.check_writable()
         self.logger.capture_for(self.model, self.probe.x)
         from fmlogger.board import board_hint
 

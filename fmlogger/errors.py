@@ -34,5 +34,5 @@ class ErrorPolicy:
         log.warning(
             "fmlogger: %s failed and is skipped: %s: %s. Training goes on; further failures of "
             "this kind are not reported. Pass on_error='raise' to stop instead.",
-            where, type(error).__name__, error,
+            where, type(error).__name__, str(error).rstrip("."),
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from typing import Mapping
 
 import numpy as np
@@ -43,6 +44,22 @@ def _check_log_dir(log_dir) -> str:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise PermissionError(f"log_dir={path!r} is not writable: no write permission on {probe!r}.")
     return path
+
+
+def _check_writable(log_dir: str, run_dir: str) -> None:
+    """Creates ``run_dir`` and a scratch file in it; raises naming the path and the OS error."""
+    if "://" in run_dir:
+        return
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".fmlogger-write-check-"):
+            pass
+    except OSError as err:
+        kind = PermissionError if isinstance(err, PermissionError) else OSError
+        raise kind(
+            f"log_dir={log_dir!r} is not writable: creating {run_dir!r} failed with "
+            f"{type(err).__name__}: {err.strerror or err} (errno {err.errno})."
+        ) from err
 
 
 class FeatureMapLogger:
@@ -103,6 +120,9 @@ class FeatureMapLogger:
         _check_int("max_samples", max_samples, 1)
         _check_int("max_layers", max_layers, 1)
         self.log_dir = _check_log_dir(log_dir)
+        from fmlogger.capture import check_layer_specs
+
+        check_layer_specs(layers)
         self.layers = layers
         self.max_samples = max_samples
         self.max_layers = max_layers
@@ -147,12 +167,23 @@ class FeatureMapLogger:
         """How often the forward pass was traced (1 once capturing has started)."""
         return self._capture.trace_count if self._capture is not None else 0
 
+    def check_writable(self) -> None:
+        """Creates the run folder and a scratch file in it, so an unwritable ``log_dir`` fails now.
+
+        Raises:
+            PermissionError, OSError: naming ``log_dir``, the run folder and the OS error.
+        """
+        _check_writable(self.log_dir, self.run_dir)
+
     def capture_for(self, model, inputs):
         """The ``Capture`` for ``model``, built (layers resolved, validated) on first use."""
         from fmlogger.capture import Capture
 
         if self._capture is None or self._capture.model is not model:
             self._capture = Capture(model, self.layers, inputs, max_layers=self.max_layers)
+            from fmlogger._claims import claim
+
+            claim(self.run_dir, [tags.image_tag(p) for p in self._capture.paths], self)
         return self._capture
 
     def log(self, model, inputs, step: int) -> dict[str, Frame]:
@@ -196,6 +227,10 @@ class FeatureMapLogger:
 
     def _write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> dict[str, Frame]:
         frames: dict[str, Frame] = {}
+        try:
+            self.writer.reopen_if_removed()
+        except Exception as err:  # noqa: BLE001 - the error policy decides; the step is still written
+            self.errors.report(f"writing step {step} to {self.run_dir}", err)
         for name, array in arrays.items():
             try:
                 array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
@@ -246,6 +281,9 @@ class FeatureMapLogger:
 
     def close(self) -> None:
         """Flushes and closes the event file; logging again later opens a new one."""
+        from fmlogger._claims import release
+
+        release(self.run_dir, self)
         self.writer.close()
 
     def __enter__(self):

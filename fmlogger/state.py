@@ -11,7 +11,7 @@ The JSON (format version 1)::
 
     {"format_version": 1, "fmlogger_version": "0.1.0",
      "settings": {"normalize": "fixed", "channel_order": "top_k", ...},
-     "layers": {"conv1": {"channels": [3, 0, 2], "fixed_range": [0.0, 1.7]}},
+     "layers": {"conv1": {"channels": [3, 0, 2], "fixed_range": [0.0, 1.7], "settings": {...}}},
      "probe": {"sha256": "...", "shape": [4, 16, 16, 1], "dtype": "float32", "samples": 4, "seed": 0},
      "timelines": {"conv1": {"stride": 1, "count": 12, "steps": [0, 1, ...]}}}
 
@@ -198,31 +198,30 @@ class RunRecord:
         self._info_written = False
         self._probe_source = None
         self._probe_warned = False
+        self._changed_settings: dict[str, list[str]] = {}
+        self._settings_warned = False
         if self.saved:
             self._restore(self.saved)
 
     def _restore(self, saved: dict) -> None:
         current = self.state["settings"]
-        old = saved.get("settings") or {}
+        default = saved.get("settings") or {}
+        for name, entry in (saved.get("layers") or {}).items():
+            old = entry.get("settings") or default  # per layer since several loggers may share a run
 
-        def same(keys):
-            return all(old.get(k) == current.get(k) for k in keys)
+            def same(keys, old=old):
+                return all(old.get(k) == current.get(k) for k in keys)
 
-        self.renderer.restore(
-            saved.get("layers") or {},
-            channels=same(_CHANNEL_KEYS),
-            fixed_range=same(_RANGE_KEYS) and current.get("normalize") == "fixed",
-        )
+            self.renderer.restore(
+                {name: entry},
+                channels=same(_CHANNEL_KEYS),
+                fixed_range=same(_RANGE_KEYS) and current.get("normalize") == "fixed",
+            )
+            changed = setting_differences(old, current)
+            if changed:
+                self._changed_settings[name] = changed
         self.state["probe"] = saved.get("probe")
         self.state["timelines"] = dict(saved.get("timelines") or {})
-        changed = setting_differences(old, current)
-        if changed:
-            log.warning(
-                "fmlogger: render settings differ from those saved in %s (%s); images logged from now "
-                "on are not comparable with the earlier ones.",
-                state_path(self.run_dir),
-                ", ".join(changed),
-            )
 
     def set_probe(self, x, *, seed: int | None = None, source=None) -> dict:
         """Fingerprints the probe (once per ``source`` object) and warns once if it changed."""
@@ -253,8 +252,15 @@ class RunRecord:
         return fingerprint
 
     def after_step(self, writer, step: int, timelines=None) -> None:
-        """Writes the text summary (first step, or after the probe changed) and the JSON if changed."""
-        self.state["layers"] = {**(self.state.get("layers") or {}), **self.renderer.state()}
+        """Writes the text summary (first step, or after the probe changed) and the JSON if changed.
+
+        Layers and timelines are merged into what is on disk, so loggers that share a run folder
+        (different layers, same ``log_dir``) keep each other's entries.
+        """
+        settings = self.state["settings"]
+        layers = {name: {**entry, "settings": settings} for name, entry in self.renderer.state().items()}
+        self._warn_changed_settings(layers)
+        self.state["layers"] = {**(self.state.get("layers") or {}), **layers}
         if timelines is not None:
             self.state["timelines"] = {**self.state["timelines"], **timelines.state()}
         if not self._info_written:
@@ -262,5 +268,20 @@ class RunRecord:
             self._info_written = True
         text = json.dumps(self.state, sort_keys=True)
         if text != self._last_written:
-            save_state(self.run_dir, self.state)
+            on_disk = load_state(self.run_dir) or {}
+            merged = dict(self.state)
+            for key in ("layers", "timelines"):
+                merged[key] = {**(on_disk.get(key) or {}), **self.state[key]}
+            save_state(self.run_dir, merged)
             self._last_written = text
+
+    def _warn_changed_settings(self, layers: dict) -> None:
+        changed = {name: self._changed_settings[name] for name in layers if name in self._changed_settings}
+        if changed and not self._settings_warned:
+            self._settings_warned = True
+            differences = sorted({d for diffs in changed.values() for d in diffs})
+            log.warning(
+                "fmlogger: render settings of %s differ from those saved in %s (%s); images logged from "
+                "now on are not comparable with the earlier ones.",
+                ", ".join(sorted(changed)), state_path(self.run_dir), ", ".join(differences),
+            )

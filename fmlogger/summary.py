@@ -27,13 +27,45 @@ class SummaryWriter:
     def __init__(self, run_dir: str):
         self.run_dir = os.fspath(run_dir)
         self._writer = None
+        self.event_file: str | None = None
+        """The event file this writer appends to (None before the first write or when unknown)."""
 
     def _get(self):
         if self._writer is None:
             tf = tensorflow()
             os.makedirs(self.run_dir, exist_ok=True)
+            before = set(os.listdir(self.run_dir)) if "://" not in self.run_dir else set()
             self._writer = tf.summary.create_file_writer(self.run_dir)
+            if "://" not in self.run_dir:
+                new = [n for n in set(os.listdir(self.run_dir)) - before if ".tfevents." in n]
+                self.event_file = os.path.join(self.run_dir, new[0]) if len(new) == 1 else None
         return self._writer
+
+    def reopen_if_removed(self) -> None:
+        """Starts a new event file when the current one (or its folder) was deleted mid-run.
+
+        TensorFlow's writer keeps appending to a deleted file without an error, so everything
+        written after the deletion would be lost silently. Call this before writing a step.
+
+        Raises:
+            FileNotFoundError: after re-opening, naming the file that disappeared (the caller's
+                error policy decides whether that stops training); the step can then be written.
+        """
+        if self._writer is None or self.event_file is None or os.path.exists(self.event_file):
+            return
+        lost = self.event_file
+        what = "the event file" if os.path.isdir(self.run_dir) else "the run folder (with its event file)"
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001 - the file is gone; nothing left to flush into it
+            pass
+        self._writer = None
+        self.event_file = None
+        self._get()
+        raise FileNotFoundError(
+            f"{what} {lost} was removed while training; the steps it held are gone. Writing "
+            f"from this step on to a new event file: {self.event_file or self.run_dir}"
+        )
 
     def image(self, tag: str, images: np.ndarray, step: int, description: str = "") -> None:
         """Writes uint8 images ``[n, h, w, c]`` (c in 1, 3, 4) as one image summary of n samples."""
@@ -66,3 +98,4 @@ class SummaryWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            self.event_file = None

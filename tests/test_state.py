@@ -59,7 +59,8 @@ def test_resumed_logger_keeps_channel_order_and_fixed_scale(tmp_path):
         frame0 = first.log_arrays({"conv": first_step_maps()}, 0)["conv"]
     assert frame0.channels == (5, 2, 0)
     saved = load_state(first.run_dir)["layers"]["conv"]
-    assert saved == {"channels": [5, 2, 0], "fixed_range": [0.0, 10.0]}
+    assert saved["channels"] == [5, 2, 0] and saved["fixed_range"] == [0.0, 10.0]
+    assert saved["settings"]["channel_order"] == "top_k"  # per layer: loggers may share a run folder
 
     with FeatureMapLogger(tmp_path, **OPTIONS) as resumed:  # a new process would do the same
         frame1 = resumed.log_arrays({"conv": later_maps()}, 1)["conv"]
@@ -83,8 +84,8 @@ def test_changed_settings_warn_and_drop_what_no_longer_applies(tmp_path, caplog)
         first.log_arrays({"conv": first_step_maps()}, 0)
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
         other = FeatureMapLogger(tmp_path, **{**OPTIONS, "channel_order": "index"})
-    assert "render settings differ" in caplog.text and "channel_order: 'top_k' -> 'index'" in caplog.text
-    assert other.log_arrays({"conv": later_maps()}, 1)["conv"].channels == (0, 1, 2)
+        assert other.log_arrays({"conv": later_maps()}, 1)["conv"].channels == (0, 1, 2)
+    assert "render settings of conv differ" in caplog.text and "channel_order: 'top_k' -> 'index'" in caplog.text
     other.close()
 
 
@@ -136,7 +137,7 @@ def test_fit_resume_keeps_choice_and_records_seeded_probe(tmp_path):
     run = read_run(resumed.logger.run_dir)
     assert [e.step for e in run.images[tags.image_tag("conv2")]] == [0, 1, 2]
     state = load_state(resumed.logger.run_dir)
-    assert state["layers"]["conv2"] == {"channels": chosen, "fixed_range": value_range}
+    assert (state["layers"]["conv2"]["channels"], state["layers"]["conv2"]["fixed_range"]) == (chosen, value_range)
     assert list(resumed.logger.renderer.state()["conv2"]["channels"]) == chosen
     assert f"{len(chosen)} of 6 channels" in run.descriptions[tags.image_tag("conv2")]
 
@@ -176,3 +177,18 @@ def test_unreadable_state_is_warned_and_ignored(tmp_path, caplog):
     assert "cannot read" in caplog.text
     assert logger.log_arrays({"conv": first_step_maps()}, 0)["conv"].channels == (5, 2, 0)
     logger.close()
+
+
+def test_loggers_sharing_a_run_folder_keep_each_others_layers(tmp_path):
+    from fmlogger.logger import FeatureMapLogger
+
+    first = FeatureMapLogger(tmp_path, **OPTIONS)
+    second = FeatureMapLogger(tmp_path, **{**OPTIONS, "channel_order": "index"})
+    first.log_arrays({"a": first_step_maps()}, 0)
+    second.log_arrays({"b": first_step_maps()}, 0)
+    first.log_arrays({"a": first_step_maps()}, 1)
+    layers = load_state(first.run_dir)["layers"]
+    assert layers["a"]["channels"] == [5, 2, 0] and layers["a"]["settings"]["channel_order"] == "top_k"
+    assert layers["b"]["channels"] == [0, 1, 2] and layers["b"]["settings"]["channel_order"] == "index"
+    first.close()
+    second.close()
