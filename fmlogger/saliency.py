@@ -115,11 +115,16 @@ class Saliency:
         self._cams: dict[str, Callable] = {}
         self._layers: dict[str, object] = {}
         self.num_classes: int | None = None
+        outputs = getattr(model, "outputs", None) if getattr(model, "built", False) else None
+        if outputs:
+            shape = tuple(outputs[0].shape)
+            if all(d is not None for d in shape[1:]):
+                self.num_classes = 1 if len(shape) == 1 else int(np.prod(shape[1:]))
 
     # ----- set-up -------------------------------------------------------------------------
     @property
     def binary(self) -> bool:
-        """True for a one-unit (sigmoid or logit) head."""
+        """True for a one-unit (sigmoid or logit) head (known once the model has been called)."""
         return self.num_classes == 1
 
     @property
