@@ -128,7 +128,10 @@ class ActivationMaximizer:
             raise ValueError(f"input_shape must be (H, W, C). Received: input_shape={input_shape!r}")
         if isinstance(layer, str) and any(ch in layer for ch in "*?["):
             raise ValueError(f"activation_max layers must be names or paths, no pattern. Received: {layer!r}")
-        hits = select_layers(model, [layer])
+        try:
+            hits = select_layers(model, [layer])
+        except ValueError as err:
+            raise ValueError(f"activation_max layer {layer!r}: {err}") from None
         if len(hits) != 1:
             raise ValueError(f"activation_max layer {layer!r} names {len(hits)} layers: {[p for p, _ in hits]}")
         self.model = model

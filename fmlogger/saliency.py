@@ -334,7 +334,10 @@ class Saliency:
                 raise ValueError(
                     f"gradcam layers must be one layer name or path ('backbone/conv3'), no pattern. Received: {layer!r}"
                 )
-            hits = select_layers(self.model, [layer])
+            try:
+                hits = select_layers(self.model, [layer])
+            except ValueError as err:
+                raise ValueError(f"gradcam layer {layer!r}: {err}") from None
             if len(hits) != 1:
                 raise ValueError(f"gradcam layer {layer!r} names {len(hits)} layers: {[p for p, _ in hits]}")
             self._layers[layer] = hits[0]
