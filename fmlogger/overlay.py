@@ -83,7 +83,8 @@ def unit_scale(maps: np.ndarray, *, clip_percentile: float | None = 0.5, symmetr
     Non-negative maps (the usual heatmap) scale ``0 .. hi``, so zero evidence stays at the bottom
     of the colormap; maps with negative values scale ``lo .. hi`` (``symmetric``: ``-m .. m``
     with ``m = max|x|``, zero at mid-scale). ``hi`` is the ``100 - clip_percentile`` percentile
-    (saliency is heavy-tailed: a few pixels would otherwise wash out the rest); constant maps give 0.
+    (saliency is heavy-tailed: a few pixels would otherwise wash out the rest); an all-zero map
+    gives 0 (no division by zero).
     """
     x = np.asarray(maps, dtype=np.float32)
     finite = np.isfinite(x)
