@@ -215,10 +215,17 @@ class Explainers:
         saliency.targets(x[:1], "predicted")  # builds (and checks the model's output) once
         if not isinstance(s.target, str):
             saliency.targets(x[:1], s.target)  # a class index out of range fails now, not at step 1
-        paths = []
-        for layer in self.gradcam:
-            path, _ = saliency._resolve_layer(layer)
-            paths.append(path)
+        paths = [saliency._resolve_layer(layer)[0] for layer in self.gradcam]
+        if paths:
+            from fmlogger.capture import output_shapes
+
+            shapes = output_shapes(model, x[:1], [saliency._resolve_layer(p) for p in paths])
+            for path in paths:
+                if len(shapes.get(path, ())) != 4:
+                    raise ValueError(
+                        f"gradcam layers must have 4-D outputs; layer {path!r} has shape "
+                        f"{shapes.get(path, 'none (not called)')}."
+                    )
         value_range = s.actmax_value_range
         if value_range is None:
             lo, hi = float(np.min(x)), float(np.max(x))
@@ -266,7 +273,7 @@ class Explainers:
         try:
             classes = sal.targets(x, target, labels)
         except Exception as err:  # noqa: BLE001 - the error policy decides
-            errors.report(f"choosing saliency targets at step {step}", err)
+            errors.report("choosing saliency targets", err)
             classes = None
         shown = ", ".join(str(int(c)) for c in classes[:16]) if classes is not None else ""
 
@@ -293,12 +300,12 @@ class Explainers:
                     reduce = _REDUCE[method]
                     draw(tags.saliency_tag(method), attribution_map(attr, reduce), f"saliency {method}: {_REDUCE_TEXT[reduce]}")
                 except Exception as err:  # noqa: BLE001
-                    errors.report(f"saliency '{method}' at step {step}", err)
+                    errors.report(f"saliency '{method}'", err)
             for path in self._gradcam_paths:
                 try:
                     draw(tags.gradcam_tag(path), sal.gradcam(x, path, classes), f"Grad-CAM of layer {path}")
                 except Exception as err:  # noqa: BLE001
-                    errors.report(f"gradcam '{path}' at step {step}", err)
+                    errors.report(f"gradcam '{path}'", err)
         for path, (maxer, channels) in self._maximizers.items():
             try:
                 result = maxer(channels)
@@ -312,5 +319,5 @@ class Explainers:
                 writer.image(tags.actmax_tag(path), grid[None], step, description)
                 written.append(tags.actmax_tag(path))
             except Exception as err:  # noqa: BLE001
-                errors.report(f"activation_max '{path}' at step {step}", err)
+                errors.report(f"activation_max '{path}'", err)
         return written

@@ -205,7 +205,7 @@ class FeatureMapLogger:
             self.explainers.log(model, x, labels, step, self.writer, self.errors)
             self.writer.flush()
         except Exception as err:  # noqa: BLE001 - the error policy decides
-            self.errors.report(f"saliency/gradcam/activation_max at step {step}", err)
+            self.errors.report("saliency/gradcam/activation_max", err)
 
     def log_arrays(self, arrays: Mapping[str, np.ndarray], step: int, *, data_format: str | None = None) -> dict[str, Frame]:
         """Writes activations from anywhere (custom loops, other frameworks) at ``step``.

@@ -181,7 +181,13 @@ class Saliency:
         with tf.GradientTape() as tape:
             tape.watch(x)
             score = self._score(self._outputs(x), target)
-        return tape.gradient(score, x), score
+        grads = tape.gradient(score, x)
+        if grads is None:
+            raise ValueError(
+                f"no gradient flows from the output of model '{self.model.name}' to its input (is there a "
+                "non-differentiable op such as round, argmax or an integer cast on the way?)"
+            )
+        return grads, score
 
     # ----- targets -------------------------------------------------------------------------
     def predict(self, x) -> np.ndarray:
