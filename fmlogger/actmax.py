@@ -14,8 +14,8 @@ with
   frequency domain, scaled by ``1 / frequency``, which favours natural-looking low frequencies.
 
 Everything is seeded (``seed``): the same model gives the same images, so images at successive
-epochs differ only because the model changed. The step is one traced ``tf.function`` (traced once
-per maximizer); ``steps`` bounds the work.
+epochs differ only because the model changed. All steps run in one traced ``tf.function`` (a
+graph loop, traced once per maximizer); ``steps`` bounds the work.
 
 Example:
     >>> maxer = ActivationMaximizer(model, "conv2", steps=64)         # doctest: +SKIP
@@ -141,7 +141,7 @@ class ActivationMaximizer:
         self.value_range = (lo, hi)
         self.trace_count = 0
         self._num_channels: int | None = None
-        self._step = None
+        self._steps = None
         self._evaluate = None
 
     # ----- parametrisation -------------------------------------------------------------------
@@ -219,8 +219,7 @@ class ActivationMaximizer:
             l2 = tf.reduce_mean(tf.square(unit - 0.5), axis=(1, 2, 3))
             return act, -act + self.tv * tv + self.l2 * l2
 
-        def step(params, m, v, t, channels, shift):
-            self.trace_count += 1
+        def one_step(params, m, v, t, channels, shift):
             with tf.GradientTape() as tape:
                 tape.watch(params)
                 act, loss = losses(params, channels, shift)
@@ -232,6 +231,21 @@ class ActivationMaximizer:
             v_hat = v / (1 - tf.pow(b2, t))
             return params - lr * m_hat / (tf.sqrt(v_hat) + eps), m, v, act
 
+        def steps(params, m, v, t0, channels, shifts):
+            """``len(shifts)`` Adam steps in one graph loop (no Python round trip per step)."""
+            self.trace_count += 1
+            n = tf.shape(shifts)[0]
+            history = tf.TensorArray(tf.float32, size=n, element_shape=tf.TensorShape([None]))
+
+            def body(i, params, m, v, history):
+                params, m, v, act = one_step(params, m, v, t0 + tf.cast(i, tf.float32) + 1.0, channels, shifts[i])
+                return i + 1, params, m, v, history.write(i, act)
+
+            _, params, m, v, history = tf.while_loop(
+                lambda i, *_: i < n, body, (tf.constant(0), params, m, v, history)
+            )
+            return params, m, v, history.stack()
+
         def evaluate(params, channels):
             self.trace_count += 1
             unit = self._unit_image(params)
@@ -239,9 +253,9 @@ class ActivationMaximizer:
 
         p_spec = tf.TensorSpec((None,) + self._param_shape(1)[1:], tf.float32)
         c_spec = tf.TensorSpec((None,), tf.int32)
-        self._step = tf.function(
-            step,
-            input_signature=[p_spec, p_spec, p_spec, tf.TensorSpec((), tf.float32), c_spec, tf.TensorSpec((2,), tf.int32)],
+        self._steps = tf.function(
+            steps,
+            input_signature=[p_spec, p_spec, p_spec, tf.TensorSpec((), tf.float32), c_spec, tf.TensorSpec((None, 2), tf.int32)],
             autograph=False,
         )
         self._evaluate = tf.function(evaluate, input_signature=[p_spec, c_spec], autograph=False)
@@ -284,7 +298,7 @@ class ActivationMaximizer:
                     f"Received: {list(channels)!r}"
                 )
             chosen = chosen.astype(np.int32)
-        if self._step is None:
+        if self._steps is None:
             self._build()
         rng = np.random.default_rng(self.seed)
         k = len(chosen)
@@ -293,12 +307,16 @@ class ActivationMaximizer:
         v = np.zeros_like(params)
         shifts = rng.integers(-self.jitter, self.jitter + 1, size=(self.steps, 2)).astype(np.int32)
         _, initial = self._evaluate(params, chosen)
-        history = np.empty((self.steps, k), np.float32)
-        for i in range(self.steps):
-            params, m, v, act = self._step(params, m, v, np.float32(i + 1), chosen, shifts[i])
-            history[i] = act.numpy()
+        # Without a progress bar all steps run in one call; with one, in about 30 chunks.
+        chunk = self.steps if progress is None else max(1, -(-self.steps // 30))
+        history = []
+        for start in range(0, self.steps, chunk):
+            stop = min(start + chunk, self.steps)
+            params, m, v, acts = self._steps(params, m, v, np.float32(start), chosen, shifts[start:stop])
+            history.append(acts.numpy())
             if progress is not None:
-                progress(i + 1, self.steps)
+                progress(stop, self.steps)
+        history = np.concatenate(history).astype(np.float32)
         images, final = self._evaluate(params, chosen)
         return ActMaxResult(
             layer=self.path,

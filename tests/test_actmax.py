@@ -98,4 +98,4 @@ def test_channel_out_of_range_and_progress_calls():
         maxer([4])
     calls = []
     maxer([0], progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert calls == [(1, 3), (2, 3), (3, 3)]  # 3 steps: chunks of one step
