@@ -66,13 +66,17 @@ def main():
         rows[f"activation max conv2, {channels} ch, 64 steps"] = lambda m=maxer, c=channels: m(c)
     for name, fn in rows.items():
         print(f"{name:45s} {median_ms(fn, args.repeats):8.1f} ms")
-    print(f"Saliency traces after all calls: {sal.trace_count} (gradients and Grad-CAM conv3; labels as targets need no forward pass)")
+    print(
+        f"Saliency traces after all calls: {sal.trace_count} (gradients and Grad-CAM conv3; labels as targets need no forward pass)"
+    )
 
     for steps in (16, 32, 64):
         ig = sal.integrated_gradients(px, py, steps=steps)
         delta = sal.scores(px, py) - sal.scores(np.zeros_like(px), py)
         rel = np.abs(ig.reshape(4, -1).sum(axis=1) - delta) / np.abs(delta)
-        print(f"IG completeness, {steps:2d} steps: max relative error {rel.max():.4f} (f(x) - f(0) = {np.round(delta, 3)})")
+        print(
+            f"IG completeness, {steps:2d} steps: max relative error {rel.max():.4f} (f(x) - f(0) = {np.round(delta, 3)})"
+        )
 
 
 if __name__ == "__main__":

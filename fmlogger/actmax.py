@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -60,7 +60,11 @@ class ActMaxResult:
 
 
 def _check_number(name: str, value, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating, np.integer))
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be a number >= {minimum}. Received: {name}={value!r}")
     return float(value)
 
@@ -114,7 +118,9 @@ class ActivationMaximizer:
         _check_choice("objective", objective, OBJECTIVES)
         lo, hi = (float(v) for v in value_range)
         if not hi > lo:
-            raise ValueError(f"value_range must be (low, high) with high > low. Received: value_range={value_range!r}")
+            raise ValueError(
+                f"value_range must be (low, high) with high > low. Received: value_range={value_range!r}"
+            )
         if input_shape is None:
             inputs = getattr(model, "inputs", None)
             if not inputs or len(inputs) != 1 or any(d is None for d in tuple(inputs[0].shape)[1:]):
@@ -133,7 +139,9 @@ class ActivationMaximizer:
         except ValueError as err:
             raise ValueError(f"activation_max layer {layer!r}: {err}") from None
         if len(hits) != 1:
-            raise ValueError(f"activation_max layer {layer!r} names {len(hits)} layers: {[p for p, _ in hits]}")
+            raise ValueError(
+                f"activation_max layer {layer!r} names {len(hits)} layers: {[p for p, _ in hits]}"
+            )
         self.model = model
         self.path, self._layer = hits[0]
         self.steps, self.jitter, self.seed = steps, jitter, seed
@@ -190,7 +198,9 @@ class ActivationMaximizer:
         acts = tf.cast(seen[0], tf.float32)
         rank = len(acts.shape)
         if rank not in (2, 3, 4):
-            raise ValueError(f"activation_max layer {self.path!r} has a rank-{rank} output; 2, 3 or 4 are supported.")
+            raise ValueError(
+                f"activation_max layer {self.path!r} has a rank-{rank} output; 2, 3 or 4 are supported."
+            )
         channels_first = (getattr(self._layer, "data_format", None) or "channels_last") == "channels_first"
         if rank > 2 and not channels_first:
             acts = tf.transpose(acts, (0, rank - 1) + tuple(range(1, rank - 1)))
@@ -238,7 +248,9 @@ class ActivationMaximizer:
             history = tf.TensorArray(tf.float32, size=n, element_shape=tf.TensorShape([None]))
 
             def body(i, params, m, v, history):
-                params, m, v, act = one_step(params, m, v, t0 + tf.cast(i, tf.float32) + 1.0, channels, shifts[i])
+                params, m, v, act = one_step(
+                    params, m, v, t0 + tf.cast(i, tf.float32) + 1.0, channels, shifts[i]
+                )
                 return i + 1, params, m, v, history.write(i, act)
 
             _, params, m, v, history = tf.while_loop(
@@ -255,7 +267,14 @@ class ActivationMaximizer:
         c_spec = tf.TensorSpec((None,), tf.int32)
         self._steps = tf.function(
             steps,
-            input_signature=[p_spec, p_spec, p_spec, tf.TensorSpec((), tf.float32), c_spec, tf.TensorSpec((None, 2), tf.int32)],
+            input_signature=[
+                p_spec,
+                p_spec,
+                p_spec,
+                tf.TensorSpec((), tf.float32),
+                c_spec,
+                tf.TensorSpec((None, 2), tf.int32),
+            ],
             autograph=False,
         )
         self._evaluate = tf.function(evaluate, input_signature=[p_spec, c_spec], autograph=False)
@@ -266,14 +285,21 @@ class ActivationMaximizer:
         if self._num_channels is None:
             from fmlogger.capture import output_shapes
 
-            shapes = output_shapes(self.model, np.zeros((1,) + self.input_shape, np.float32), [(self.path, self._layer)])
+            shapes = output_shapes(
+                self.model, np.zeros((1,) + self.input_shape, np.float32), [(self.path, self._layer)]
+            )
             shape = shapes[self.path]
-            channels_first = (getattr(self._layer, "data_format", None) or "channels_last") == "channels_first"
+            channels_first = (
+                getattr(self._layer, "data_format", None) or "channels_last"
+            ) == "channels_first"
             self._num_channels = int(shape[1] if channels_first or len(shape) == 2 else shape[-1])
         return self._num_channels
 
     def __call__(
-        self, channels: Sequence[int] | int | None = None, *, progress: Callable[[int, int], None] | None = None
+        self,
+        channels: Sequence[int] | int | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
     ) -> ActMaxResult:
         """Runs ``steps`` of gradient ascent for each channel in ``channels``.
 

@@ -111,11 +111,19 @@ def _inspect(args) -> int:
 
     try:
         written = inspect_model(
-            args.model, args.image, args.out,
-            layers=args.layers, saliency=args.saliency, gradcam=args.gradcam,
+            args.model,
+            args.image,
+            args.out,
+            layers=args.layers,
+            saliency=args.saliency,
+            gradcam=args.gradcam,
             activation_max=dict(args.activation_max) if args.activation_max else None,
-            target=args.target, rescale=args.rescale, colormap=args.colormap, alpha=args.alpha,
-            actmax_steps=args.steps, progress=not args.quiet,
+            target=args.target,
+            rescale=args.rescale,
+            colormap=args.colormap,
+            alpha=args.alpha,
+            actmax_steps=args.steps,
+            progress=not args.quiet,
         )
     except (ImportError, ValueError, OSError) as err:
         print(f"fmlogger inspect: {err}", file=sys.stderr)
@@ -139,23 +147,60 @@ def _add_inspect(commands) -> None:
         ),
     )
     inspect.add_argument("model", help="a saved Keras model (.keras)")
-    inspect.add_argument("image", help="an image file (PNG, JPEG, ...; needs Pillow) or a .npy array [H, W, C]")
-    inspect.add_argument("--out", required=True, help="output folder for the PNGs")
-    inspect.add_argument("--layers", nargs="+", default=None, help="feature-map layers: names, paths, patterns (default: every 4-D layer)")
     inspect.add_argument(
-        "--saliency", nargs="*", choices=tags.SALIENCY_METHODS, default=list(tags.SALIENCY_METHODS),
+        "image", help="an image file (PNG, JPEG, ...; needs Pillow) or a .npy array [H, W, C]"
+    )
+    inspect.add_argument("--out", required=True, help="output folder for the PNGs")
+    inspect.add_argument(
+        "--layers",
+        nargs="+",
+        default=None,
+        help="feature-map layers: names, paths, patterns (default: every 4-D layer)",
+    )
+    inspect.add_argument(
+        "--saliency",
+        nargs="*",
+        choices=tags.SALIENCY_METHODS,
+        default=list(tags.SALIENCY_METHODS),
         help="saliency methods (default: all three; give the flag alone for none)",
     )
-    inspect.add_argument("--gradcam", nargs="*", default=None, help="Grad-CAM layers (default: the last convolution; the flag alone for none)")
     inspect.add_argument(
-        "--activation-max", nargs="*", type=_actmax_spec, default=None, metavar="LAYER[:N|:C1,C2,...]",
+        "--gradcam",
+        nargs="*",
+        default=None,
+        help="Grad-CAM layers (default: the last convolution; the flag alone for none)",
+    )
+    inspect.add_argument(
+        "--activation-max",
+        nargs="*",
+        type=_actmax_spec,
+        default=None,
+        metavar="LAYER[:N|:C1,C2,...]",
         help="activation maximization of these layers' channels (default: none)",
     )
-    inspect.add_argument("--target", type=_target, default="predicted", help="class to explain: 'predicted' (default) or an index")
-    inspect.add_argument("--rescale", type=float, default=None, help="multiply pixels by this (default: 1/255 for image files, 1 for .npy)")
-    inspect.add_argument("--colormap", default="viridis", help="heatmap colormap: gray, viridis, magma, coolwarm (default: viridis)")
-    inspect.add_argument("--alpha", type=float, default=0.5, help="heatmap weight over the image, 0..1 (default: 0.5)")
-    inspect.add_argument("--steps", type=_positive_int, default=64, help="activation-maximization steps (default: 64)")
+    inspect.add_argument(
+        "--target",
+        type=_target,
+        default="predicted",
+        help="class to explain: 'predicted' (default) or an index",
+    )
+    inspect.add_argument(
+        "--rescale",
+        type=float,
+        default=None,
+        help="multiply pixels by this (default: 1/255 for image files, 1 for .npy)",
+    )
+    inspect.add_argument(
+        "--colormap",
+        default="viridis",
+        help="heatmap colormap: gray, viridis, magma, coolwarm (default: viridis)",
+    )
+    inspect.add_argument(
+        "--alpha", type=float, default=0.5, help="heatmap weight over the image, 0..1 (default: 0.5)"
+    )
+    inspect.add_argument(
+        "--steps", type=_positive_int, default=64, help="activation-maximization steps (default: 64)"
+    )
     inspect.add_argument("--quiet", action="store_true", help="no progress bar")
     inspect.set_defaults(run=_inspect)
 

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -85,7 +85,11 @@ class ExplainSettings:
     def __post_init__(self):
         if not (
             self.target in EXPLAIN_TARGETS
-            or (isinstance(self.target, (int, np.integer)) and not isinstance(self.target, bool) and self.target >= 0)
+            or (
+                isinstance(self.target, (int, np.integer))
+                and not isinstance(self.target, bool)
+                and self.target >= 0
+            )
         ):
             raise ValueError(
                 f"target must be one of {EXPLAIN_TARGETS} or a class index >= 0. Received: target={self.target!r}"
@@ -95,12 +99,22 @@ class ExplainSettings:
         _check_choice("colormap", self.colormap, colormaps.COLORMAPS)
         _check_choice("actmax_parametrization", self.actmax_parametrization, PARAMETRIZATIONS)
         _check_choice("actmax_objective", self.actmax_objective, OBJECTIVES)
-        for name in ("min_size", "batch_size", "smoothgrad_samples", "ig_steps", "actmax_channels", "actmax_steps", "every_n_steps"):
+        for name in (
+            "min_size",
+            "batch_size",
+            "smoothgrad_samples",
+            "ig_steps",
+            "actmax_channels",
+            "actmax_steps",
+            "every_n_steps",
+        ):
             _check_int(name, getattr(self, name), 1)
         _check_int("actmax_jitter", self.actmax_jitter, 0)
         _check_int("seed", self.seed, 0)
         if self.clip_percentile is not None and not 0 <= self.clip_percentile < 50:
-            raise ValueError(f"clip_percentile must be in [0, 50) or None. Received: clip_percentile={self.clip_percentile!r}")
+            raise ValueError(
+                f"clip_percentile must be in [0, 50) or None. Received: clip_percentile={self.clip_percentile!r}"
+            )
         for name in ("smoothgrad_noise", "actmax_learning_rate", "actmax_tv", "actmax_l2"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -146,7 +160,9 @@ def _check_actmax(value) -> dict:
         out = {}
         for path in paths:
             channels = value[path]
-            ok = channels is None or (isinstance(channels, (int, np.integer)) and not isinstance(channels, bool) and channels >= 1)
+            ok = channels is None or (
+                isinstance(channels, (int, np.integer)) and not isinstance(channels, bool) and channels >= 1
+            )
             if not ok:
                 try:
                     channels = [int(c) for c in channels]
@@ -177,7 +193,9 @@ class Explainers:
         ValueError: for an unknown method or a malformed entry (layers are checked by ``prepare``).
     """
 
-    def __init__(self, saliency=None, gradcam=None, activation_max=None, settings: ExplainSettings | None = None):
+    def __init__(
+        self, saliency=None, gradcam=None, activation_max=None, settings: ExplainSettings | None = None
+    ):
         if settings is not None and not isinstance(settings, ExplainSettings):
             raise ValueError(
                 f"explain_settings must be an fmlogger.explain.ExplainSettings or None. Received: {type(settings).__name__}"
@@ -233,9 +251,18 @@ class Explainers:
         maximizers = {}
         for layer, channels in self.activation_max.items():
             maxer = ActivationMaximizer(
-                model, layer, input_shape=x.shape[1:], steps=s.actmax_steps, learning_rate=s.actmax_learning_rate,
-                jitter=s.actmax_jitter, tv=s.actmax_tv, l2=s.actmax_l2, parametrization=s.actmax_parametrization,
-                objective=s.actmax_objective, value_range=value_range, seed=s.seed,
+                model,
+                layer,
+                input_shape=x.shape[1:],
+                steps=s.actmax_steps,
+                learning_rate=s.actmax_learning_rate,
+                jitter=s.actmax_jitter,
+                tv=s.actmax_tv,
+                l2=s.actmax_l2,
+                parametrization=s.actmax_parametrization,
+                objective=s.actmax_objective,
+                value_range=value_range,
+                seed=s.seed,
             )
             total = maxer.num_channels
             if channels is None:
@@ -278,7 +305,14 @@ class Explainers:
         shown = ", ".join(str(int(c)) for c in classes[:16]) if classes is not None else ""
 
         def draw(tag, heat, what):
-            images = overlay(x, heat, alpha=s.alpha, colormap=s.colormap, clip_percentile=s.clip_percentile, min_size=s.min_size)
+            images = overlay(
+                x,
+                heat,
+                alpha=s.alpha,
+                colormap=s.colormap,
+                clip_percentile=s.clip_percentile,
+                min_size=s.min_size,
+            )
             description = (
                 f"{what}; target: {target_text} ({shown}); heatmap over the input, alpha={s.alpha}, "
                 f"colormap={s.colormap}, scaled per sample to its {100 - (s.clip_percentile or 0):g}th percentile."
@@ -294,11 +328,17 @@ class Explainers:
                     if method == "vanilla":
                         attr = sal.vanilla(x, classes)
                     elif method == "smoothgrad":
-                        attr = sal.smoothgrad(x, classes, samples=s.smoothgrad_samples, noise=s.smoothgrad_noise, seed=s.seed)
+                        attr = sal.smoothgrad(
+                            x, classes, samples=s.smoothgrad_samples, noise=s.smoothgrad_noise, seed=s.seed
+                        )
                     else:
                         attr = sal.integrated_gradients(x, classes, baseline=s.ig_baseline, steps=s.ig_steps)
                     reduce = _REDUCE[method]
-                    draw(tags.saliency_tag(method), attribution_map(attr, reduce), f"saliency {method}: {_REDUCE_TEXT[reduce]}")
+                    draw(
+                        tags.saliency_tag(method),
+                        attribution_map(attr, reduce),
+                        f"saliency {method}: {_REDUCE_TEXT[reduce]}",
+                    )
                 except Exception as err:  # noqa: BLE001
                     errors.report(f"saliency '{method}'", err)
             for path in self._gradcam_paths:
@@ -309,7 +349,9 @@ class Explainers:
         for path, (maxer, channels) in self._maximizers.items():
             try:
                 result = maxer(channels)
-                grid = tile_images(result.images, value_range=maxer.value_range, min_tile_size=min(s.min_size, 64))
+                grid = tile_images(
+                    result.images, value_range=maxer.value_range, min_tile_size=min(s.min_size, 64)
+                )
                 finals = ", ".join(f"{c}: {a:.3g}" for c, a in zip(result.channels[:16], result.final[:16]))
                 description = (
                     f"activation maximization of layer {path}: channels {list(result.channels)}, row by row; "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -52,7 +52,9 @@ def read_image(path: str, input_shape: Sequence = (), *, rescale: float | None =
         if array.ndim == 3:
             array = array[None]
         if array.ndim != 4 or array.shape[0] != 1:
-            raise ValueError(f"{path!r} must hold one image [H, W], [H, W, C] or [1, H, W, C]. Received shape {array.shape}")
+            raise ValueError(
+                f"{path!r} must hold one image [H, W], [H, W, C] or [1, H, W, C]. Received shape {array.shape}"
+            )
         return array * np.float32(rescale) if rescale is not None else array
     try:
         from PIL import Image
@@ -62,7 +64,10 @@ def read_image(path: str, input_shape: Sequence = (), *, rescale: float | None =
     with Image.open(path) as image:
         image = image.convert("L" if channels == 1 else "RGB")
         if len(shape) == 3 and shape[0] and shape[1] and image.size != (shape[1], shape[0]):
-            print(f"fmlogger inspect: resizing {image.size[0]}x{image.size[1]} to the model's {shape[1]}x{shape[0]}.", file=sys.stderr)
+            print(
+                f"fmlogger inspect: resizing {image.size[0]}x{image.size[1]} to the model's {shape[1]}x{shape[0]}.",
+                file=sys.stderr,
+            )
             image = image.resize((shape[1], shape[0]), Image.BILINEAR)
         array = np.asarray(image, dtype=np.float32)
     if array.ndim == 2:
@@ -161,7 +166,7 @@ def inspect_model(
         + ", ".join(f"{int(c)}: {outputs[0, c]:.4g}" for c in top)
         + f"; explaining class {int(classes[0])}."
     )
-    draw = dict(alpha=alpha, colormap=colormap, min_size=256)
+    draw = {"alpha": alpha, "colormap": colormap, "min_size": 256}
     for method in saliency or ():
         if method not in tags.SALIENCY_METHODS:
             raise ValueError(f"saliency entries must be among {tags.SALIENCY_METHODS}. Received: {method!r}")
@@ -182,7 +187,11 @@ def inspect_model(
         lo, hi = 0.0, 255.0 * (1 / 255 if rescale is None else rescale)
     for layer, channels in (activation_max or {}).items():
         maxer = ActivationMaximizer(
-            model, layer, input_shape=x.shape[1:], steps=actmax_steps, value_range=(lo, hi) if hi > lo else (lo, lo + 1)
+            model,
+            layer,
+            input_shape=x.shape[1:],
+            steps=actmax_steps,
+            value_range=(lo, hi) if hi > lo else (lo, lo + 1),
         )
         bar = text_progress(f"activation_max {maxer.path}") if progress else None
         result = maxer(channels, progress=bar)

@@ -196,7 +196,8 @@ class FeatureMapLogger:
             arrays = {}
         frames = self._write(arrays, step, capture.data_formats)
         if self.explainers.active:
-            self._explain(model, x, probe.y if labels is None else np.asarray(labels)[: self.max_samples], step)
+            labels = probe.y if labels is None else np.asarray(labels)[: self.max_samples]
+            self._explain(model, x, labels, step)
         return frames
 
     def _explain(self, model, x, labels, step: int) -> None:

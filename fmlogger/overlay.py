@@ -30,7 +30,9 @@ Gradients: signed contributions of one pixel add up); ``sum_abs`` = sum of ``|a|
 ``positive_sum`` = ``max(sum, 0)`` (evidence for the target only)."""
 
 
-def attribution_map(attributions: np.ndarray, reduce: str = "max_abs", *, channel_axis: int = -1) -> np.ndarray:
+def attribution_map(
+    attributions: np.ndarray, reduce: str = "max_abs", *, channel_axis: int = -1
+) -> np.ndarray:
     """Reduces attributions ``[n, H, W, C]`` (or ``[n, H, W]``) over channels to ``[n, H, W]``.
 
     Args:
@@ -60,7 +62,7 @@ def resize_bilinear(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Matches ``tf.image.resize(..., "bilinear")`` (no antialiasing); vectorized, no pixel loop.
     """
     maps = np.asarray(maps, dtype=np.float32)
-    n, h, w = maps.shape
+    h, w = maps.shape[1:]
     height, width = size
     if (h, w) == (height, width):
         return maps.copy()
@@ -77,7 +79,9 @@ def resize_bilinear(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return rows[:, :, x0] * (1 - fx)[None, None, :] + rows[:, :, x1] * fx[None, None, :]
 
 
-def unit_scale(maps: np.ndarray, *, clip_percentile: float | None = 0.5, symmetric: bool = False) -> np.ndarray:
+def unit_scale(
+    maps: np.ndarray, *, clip_percentile: float | None = 0.5, symmetric: bool = False
+) -> np.ndarray:
     """Scales each map of ``[n, h, w]`` to [0, 1] on its own; NaN where the input was not finite.
 
     Non-negative maps (the usual heatmap) scale ``0 .. hi``, so zero evidence stays at the bottom
@@ -104,7 +108,9 @@ def unit_scale(maps: np.ndarray, *, clip_percentile: float | None = 0.5, symmetr
     return out
 
 
-def image_to_rgb(images: np.ndarray, *, channel_axis: int = -1, value_range: tuple[float, float] | None = None) -> np.ndarray:
+def image_to_rgb(
+    images: np.ndarray, *, channel_axis: int = -1, value_range: tuple[float, float] | None = None
+) -> np.ndarray:
     """Input images ``[n, H, W, C]`` -> float32 RGB ``[n, H, W, 3]`` in [0, 1].
 
     Each sample is min-max scaled on its own unless ``value_range=(lo, hi)`` is given. One
@@ -178,7 +184,7 @@ def overlay(
         raise ValueError(
             f"heatmaps must be [n, h, w] with n = {rgb.shape[0]} images. Received shape {heat.shape}"
         )
-    n, height, width, _ = rgb.shape
+    height, width = rgb.shape[1:3]
     heat = np.where(np.isfinite(heat), heat, np.float32(np.nan))
     unit = unit_scale(resize_bilinear(heat, (height, width)), clip_percentile=clip_percentile)
     nan = np.isnan(unit)
@@ -217,7 +223,7 @@ def tile_images(
     if x.shape[-1] != 3:
         rgb = rgb[..., :1]
     codes = np.floor(rgb * 255 + 0.5).astype(np.uint8)
-    k, h, w, c = codes.shape
+    h, w = codes.shape[1:3]
     scale = tiling.uniform_scale(h, w, min_tile_size)
     # Colour channels become the batch axis of ``tile``: one reshape, no loop over images.
     grid = tiling.tile(codes.transpose(3, 0, 1, 2), scale=scale, cols=cols, padding=padding, pad_code=255)

@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -58,13 +58,11 @@ def _check_single_input(model, x) -> np.ndarray:
     inputs = getattr(model, "inputs", None)
     if isinstance(inputs, (list, tuple)) and len(inputs) > 1:
         raise ValueError(
-            f"saliency and Grad-CAM need a single-input model; model '{model.name}' has "
-            f"{len(inputs)} inputs."
+            f"saliency and Grad-CAM need a single-input model; model '{model.name}' has {len(inputs)} inputs."
         )
     if isinstance(x, (list, tuple, dict)):
         raise ValueError(
-            "saliency and Grad-CAM take one input array [n, H, W, C]. "
-            f"Received a {type(x).__name__}."
+            f"saliency and Grad-CAM take one input array [n, H, W, C]. Received a {type(x).__name__}."
         )
     x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
     if x.ndim < 2 or x.shape[0] == 0:
@@ -194,7 +192,9 @@ class Saliency:
         """The model's outputs ``[n, classes]`` (first output, flattened) as float32."""
         x = _check_single_input(self.model, x)
         self._signature(x)
-        return np.concatenate([self._forward(x[i : i + self.batch_size]).numpy() for i in range(0, len(x), self.batch_size)])
+        return np.concatenate(
+            [self._forward(x[i : i + self.batch_size]).numpy() for i in range(0, len(x), self.batch_size)]
+        )
 
     def predicted_classes(self, outputs: np.ndarray) -> np.ndarray:
         """Argmax, or for a binary head ``p >= 0.5`` (probability) / ``z >= 0`` (logit)."""
@@ -218,7 +218,9 @@ class Saliency:
                 classes = self.predicted_classes(self.predict(x))
             elif target == "label":
                 if labels is None:
-                    raise ValueError("target='label' needs labels=... (one per sample). Received: labels=None")
+                    raise ValueError(
+                        "target='label' needs labels=... (one per sample). Received: labels=None"
+                    )
                 classes = _label_classes(labels, n, self.num_classes == 1)
             else:
                 raise ValueError(
@@ -411,7 +413,7 @@ class Saliency:
         return resize_bilinear(cam, x.shape[1:3]) if upsample else cam
 
 
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def saliency_for(model, *, batch_size: int = 32) -> Saliency:
@@ -433,7 +435,14 @@ def vanilla_gradients(model, x, target="predicted", *, labels=None, batch_size: 
 
 
 def smoothgrad(
-    model, x, target="predicted", *, labels=None, samples: int = 16, noise: float = 0.15, seed: int = 0,
+    model,
+    x,
+    target="predicted",
+    *,
+    labels=None,
+    samples: int = 16,
+    noise: float = 0.15,
+    seed: int = 0,
     batch_size: int = 32,
 ) -> np.ndarray:
     """SmoothGrad, shaped like ``x``. See ``Saliency.smoothgrad``.
@@ -467,7 +476,9 @@ def gradcam(
     Example:
         >>> cam = gradcam(model, x, "backbone/conv3", target="predicted")    # doctest: +SKIP
     """
-    return saliency_for(model, batch_size=batch_size).gradcam(x, layer, target, labels=labels, upsample=upsample)
+    return saliency_for(model, batch_size=batch_size).gradcam(
+        x, layer, target, labels=labels, upsample=upsample
+    )
 
 
 def last_conv_layer(model, x) -> str:
@@ -479,7 +490,11 @@ def last_conv_layer(model, x) -> str:
     from fmlogger.capture import iter_layers, output_shapes
 
     shapes = output_shapes(model, x[:1])
-    leaves = [(p, layer) for p, layer in iter_layers(model) if len(shapes.get(p, ())) == 4 and not getattr(layer, "layers", None)]
+    leaves = [
+        (p, layer)
+        for p, layer in iter_layers(model)
+        if len(shapes.get(p, ())) == 4 and not getattr(layer, "layers", None)
+    ]
     convs = [p for p, layer in leaves if hasattr(layer, "kernel")]
     if not leaves:
         raise ValueError(f"model '{model.name}' has no layer with a 4-D output for Grad-CAM.")

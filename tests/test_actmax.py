@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import tiny_cnn
 
 keras = pytest.importorskip("keras")
 
-from fmlogger.actmax import ActivationMaximizer, activation_maximization  # noqa: E402
+from fmlogger.actmax import ActivationMaximizer, activation_maximization
 
 H = 12
 

@@ -6,14 +6,13 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import tiny_cnn
 
 keras = pytest.importorskip("keras")
 
-from fmlogger.cli import main  # noqa: E402
-from fmlogger.inspection import read_image  # noqa: E402
-from fmlogger.reader import decode_png  # noqa: E402
+from fmlogger.cli import main
+from fmlogger.inspection import read_image
+from fmlogger.reader import decode_png
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +33,31 @@ def test_inspect_png_image_writes_every_kind_of_png(saved_model, tmp_path, capsy
     image = tmp_path / "in.png"
     Image.fromarray((np.random.default_rng(0).random((20, 20, 3)) * 255).astype(np.uint8)).save(image)
     out = tmp_path / "out"
-    rc = main(["inspect", str(saved_model), str(image), "--out", str(out), "--layers", "conv1",
-               "--activation-max", "conv2:0,3", "--steps", "6"])
+    rc = main(
+        [
+            "inspect",
+            str(saved_model),
+            str(image),
+            "--out",
+            str(out),
+            "--layers",
+            "conv1",
+            "--activation-max",
+            "conv2:0,3",
+            "--steps",
+            "6",
+        ]
+    )
     assert rc == 0
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert written == [
-        "activation_max/conv2.png", "feature_maps/conv1.png", "gradcam/conv2.png", "input.png",
-        "saliency/integrated_gradients.png", "saliency/smoothgrad.png", "saliency/vanilla.png",
+        "activation_max/conv2.png",
+        "feature_maps/conv1.png",
+        "gradcam/conv2.png",
+        "input.png",
+        "saliency/integrated_gradients.png",
+        "saliency/smoothgrad.png",
+        "saliency/vanilla.png",
     ]
     assert _png(out / "input.png").shape == (128, 128, 1)  # 20x20 RGB -> the model's 16x16 grey, x8
     assert _png(out / "saliency/vanilla.png").shape == (256, 256, 3)  # overlays: 16 px x 16
@@ -56,8 +73,23 @@ def test_inspect_npy_image_no_saliency_chosen_gradcam(saved_model, tmp_path, cap
     array = tmp_path / "in.npy"
     np.save(array, np.random.default_rng(1).random((16, 16, 1)).astype(np.float32))
     out = tmp_path / "out"
-    rc = main(["inspect", str(saved_model), str(array), "--out", str(out), "--layers", "conv2",
-               "--saliency", "--gradcam", "conv1", "--target", "1", "--quiet"])
+    rc = main(
+        [
+            "inspect",
+            str(saved_model),
+            str(array),
+            "--out",
+            str(out),
+            "--layers",
+            "conv2",
+            "--saliency",
+            "--gradcam",
+            "conv1",
+            "--target",
+            "1",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert written == ["feature_maps/conv2.png", "gradcam/conv1.png", "input.png"]
@@ -67,7 +99,10 @@ def test_inspect_npy_image_no_saliency_chosen_gradcam(saved_model, tmp_path, cap
 def test_inspect_errors_are_reported_not_raised(saved_model, tmp_path, capsys):
     array = tmp_path / "in.npy"
     np.save(array, np.zeros((16, 16, 1), np.float32))
-    assert main(["inspect", str(saved_model), str(array), "--out", str(tmp_path / "o"), "--gradcam", "conv7"]) == 2
+    assert (
+        main(["inspect", str(saved_model), str(array), "--out", str(tmp_path / "o"), "--gradcam", "conv7"])
+        == 2
+    )
     assert "gradcam layer 'conv7'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["inspect", str(saved_model), str(array), "--out", str(tmp_path / "o"), "--saliency", "lime"])

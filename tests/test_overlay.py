@@ -69,9 +69,13 @@ def test_unit_scale_keeps_zero_at_the_bottom_and_clips_the_top():
     np.testing.assert_allclose(unit_scale(maps, clip_percentile=None), [[[0, 0.01, 0.02, 1.0]]], rtol=1e-6)
     clipped = unit_scale(maps, clip_percentile=30)  # hi = 70th percentile = 1.0 * 0.1 + 2.0 * 0.9 = 1.9...
     assert clipped[0, 0, 3] == 1.0 and clipped[0, 0, 0] == 0.0
-    np.testing.assert_allclose(unit_scale(np.full((1, 2, 2), 3.0)), 1.0)  # scaled 0 .. hi: uniform evidence is top
+    np.testing.assert_allclose(
+        unit_scale(np.full((1, 2, 2), 3.0)), 1.0
+    )  # scaled 0 .. hi: uniform evidence is top
     np.testing.assert_allclose(unit_scale(np.zeros((1, 2, 2))), 0.0)  # no evidence: bottom, no division by 0
-    np.testing.assert_allclose(unit_scale(np.array([[[-1.0, 0.0, 1.0]]]), clip_percentile=None, symmetric=True), [[[0, 0.5, 1]]])
+    np.testing.assert_allclose(
+        unit_scale(np.array([[[-1.0, 0.0, 1.0]]]), clip_percentile=None, symmetric=True), [[[0, 0.5, 1]]]
+    )
 
 
 def test_resize_bilinear_matches_tensorflow():

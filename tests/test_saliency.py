@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import tiny_cnn, tiny_data
 
 keras = pytest.importorskip("keras")
 
-from fmlogger.overlay import attribution_map  # noqa: E402
-from fmlogger.saliency import (  # noqa: E402
+from fmlogger.overlay import attribution_map
+from fmlogger.saliency import (
     Saliency,
     gradcam,
     integrated_gradients,
@@ -28,7 +27,9 @@ def half_model(side: str):
     x = keras.layers.Cropping2D(crop, name="crop")(inputs)
     x = keras.layers.Conv2D(4, 3, activation="tanh", name="conv")(x)
     x = keras.layers.Flatten()(x)
-    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="head")(x), name=f"{side}_half")
+    return keras.Model(
+        inputs, keras.layers.Dense(3, activation="softmax", name="head")(x), name=f"{side}_half"
+    )
 
 
 def squares(n, seed, size=24, side=5):
@@ -53,7 +54,9 @@ def square_detector():
     backbone = keras.Model(bb_in, h, name="backbone")
     inputs = keras.Input((24, 24, 1))
     z = keras.layers.GlobalMaxPooling2D(name="gmp")(backbone(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="head")(z), name="square_detector")
+    model = keras.Model(
+        inputs, keras.layers.Dense(1, activation="sigmoid", name="head")(z), name="square_detector"
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
     x, y, _ = squares(512, 0)
     model.fit(x, y, epochs=4, batch_size=32, verbose=0)
@@ -128,7 +131,9 @@ def _binary(activation):
     return keras.Model(inputs, keras.layers.Dense(1, activation=activation, name="head")(h))
 
 
-@pytest.mark.parametrize("activation, kind, threshold", [("sigmoid", "probability", 0.5), ("linear", "logit", 0.0)])
+@pytest.mark.parametrize(
+    "activation, kind, threshold", [("sigmoid", "probability", 0.5), ("linear", "logit", 0.0)]
+)
 def test_binary_head_classes_scores_and_gradients(activation, kind, threshold, rng):
     model = _binary(activation)
     x = rng.normal(size=(10, 8, 8, 1)).astype(np.float32)
@@ -138,7 +143,9 @@ def test_binary_head_classes_scores_and_gradients(activation, kind, threshold, r
     np.testing.assert_array_equal(sal.targets(x, "predicted"), (out >= threshold).astype(int))
     # class 1 scores the output; class 0 scores 1 - p (probability) or -z (logit)
     np.testing.assert_allclose(sal.scores(x, 1), out, rtol=1e-5)
-    np.testing.assert_allclose(sal.scores(x, 0), (1 - out) if kind == "probability" else -out, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        sal.scores(x, 0), (1 - out) if kind == "probability" else -out, rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(sal.vanilla(x, 0), -sal.vanilla(x, 1), rtol=1e-5, atol=1e-8)
     assert np.abs(sal.vanilla(x, 1)).max() > 0
     # float labels (0./1.) and [n, 1] labels pick the same classes
@@ -164,8 +171,12 @@ def test_targets_label_predicted_int_and_sequence():
 
 @pytest.mark.parametrize(
     "target, labels, message",
-    [(2, None, r"target classes must lie in \[0, 2\)"), ("label", None, "needs labels"), ("best", None, "target must be one of"),
-     ([0, 1], None, "one int class per sample")],
+    [
+        (2, None, r"target classes must lie in \[0, 2\)"),
+        ("label", None, "needs labels"),
+        ("best", None, "target must be one of"),
+        ([0, 1], None, "one int class per sample"),
+    ],
 )
 def test_bad_targets_say_what_is_allowed(target, labels, message):
     x, _ = tiny_data(3)
@@ -185,9 +196,14 @@ def test_one_trace_for_any_batch_size_and_chunking_does_not_change_results(rng):
     assert small.trace_count == count  # no retrace for other batch sizes or methods
     np.testing.assert_allclose(g_small, large.vanilla(x, 1), rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(
-        small.integrated_gradients(x, 1, steps=9), large.integrated_gradients(x, 1, steps=9), rtol=1e-4, atol=1e-7
+        small.integrated_gradients(x, 1, steps=9),
+        large.integrated_gradients(x, 1, steps=9),
+        rtol=1e-4,
+        atol=1e-7,
     )
-    np.testing.assert_allclose(small.smoothgrad(x, 1, samples=5), large.smoothgrad(x, 1, samples=5), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        small.smoothgrad(x, 1, samples=5), large.smoothgrad(x, 1, samples=5), rtol=1e-4, atol=1e-7
+    )
 
 
 def test_smoothgrad_is_seeded_and_averages_noisy_gradients(rng):
@@ -197,7 +213,9 @@ def test_smoothgrad_is_seeded_and_averages_noisy_gradients(rng):
     np.testing.assert_array_equal(a, smoothgrad(model, x, 1, samples=4, seed=5))
     assert not np.allclose(a, smoothgrad(model, x, 1, samples=4, seed=6))
     # zero noise: every copy is x itself, so SmoothGrad equals the plain gradient
-    np.testing.assert_allclose(smoothgrad(model, x, 1, samples=3, noise=0.0), vanilla_gradients(model, x, 1), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(
+        smoothgrad(model, x, 1, samples=3, noise=0.0), vanilla_gradients(model, x, 1), rtol=1e-5, atol=1e-8
+    )
 
 
 def test_input_not_mutated_and_baseline_shape_checked(rng):
