@@ -19,6 +19,9 @@ _LAZY = {
     "FeatureMapLogger": "fmlogger.logger",
     "RenderSettings": "fmlogger.render",
     "Renderer": "fmlogger.render",
+    "Saliency": "fmlogger.saliency",
+    "ActivationMaximizer": "fmlogger.actmax",
+    "ExplainSettings": "fmlogger.explain",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -56,7 +56,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
         probe_seed: when ``probe`` holds more than ``max_samples`` samples, draw them with this
             seed (None: take the first ones). Recorded with the probe's fingerprint in the run.
         **logger_options: any other ``FeatureMapLogger`` option (``normalize``, ``colormap``,
-            ``max_channels``, ``channel_order``, ``on_error``, ...).
+            ``max_channels``, ``channel_order``, ``on_error``, ...), including ``saliency``,
+            ``gradcam``, ``activation_max`` and ``explain_settings``; the probe's labels
+            (``probe=(x, y)``) are the saliency targets by default.
 
     Raises:
         ValueError: for a bad option or probe, before training starts; for an unknown layer
@@ -96,7 +98,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         if not self._chief:
             return
         try:
-            self.logger.log(self.model, self.probe.x, step)
+            self.logger.log(self.model, self.probe.x, step, labels=self.probe.y)
         except Exception as err:  # noqa: BLE001 - the error policy decides
             self.logger.errors.report(f"logging step {step}", err)
             return

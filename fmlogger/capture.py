@@ -204,11 +204,14 @@ def select_layers(
     return sorted(chosen.items(), key=lambda item: order[item[0]])
 
 
-def check_layer_specs(layers) -> None:
+def check_layer_specs(layers, *, allow_empty: bool = False) -> None:
     """Checks the form of ``layers`` before any model is seen (names are resolved at train begin).
 
+    ``allow_empty``: ``layers=[]`` is fine (no feature maps) because something else is logged.
+
     Raises:
-        ValueError: for an entry that is not a non-empty string or a layer class, or an empty list.
+        ValueError: for an entry that is not a non-empty string or a layer class, or an empty list
+            when nothing else is logged.
     """
     if layers is None or isinstance(layers, type):
         return
@@ -221,9 +224,10 @@ def check_layer_specs(layers) -> None:
             "layers must be a layer name, path ('outer/inner'), glob pattern ('conv*'), layer class, "
             f"a list of them, or None. Received: layers={layers!r}"
         ) from None
-    if not specs:
+    if not specs and not allow_empty:
         raise ValueError(
-            "layers must name at least one layer, or be None for the default choice. Received: layers=[]"
+            "layers must name at least one layer, or be None for the default choice (layers=[] is "
+            "allowed only with saliency=, gradcam=, activation_max= or embeddings=). Received: layers=[]"
         )
     for spec in specs:
         if isinstance(spec, type) or (isinstance(spec, str) and spec.strip()):

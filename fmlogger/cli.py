@@ -85,6 +85,126 @@ def _export(args) -> int:
     return 0
 
 
+def _actmax_spec(text: str) -> tuple[str, object]:
+    """``LAYER`` (first 16 channels), ``LAYER:8`` (first 8) or ``LAYER:0,3,5`` (these)."""
+    layer, _, channels = text.partition(":")
+    if not channels:
+        return layer, None
+    try:
+        values = [int(c) for c in channels.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYER, LAYER:N or LAYER:C1,C2,..., got {text}") from None
+    return layer, (values[0] if "," not in channels else values)
+
+
+def _target(text: str):
+    if text == "predicted":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'predicted' or a class index, got {text}") from None
+
+
+def _inspect(args) -> int:
+    from fmlogger.inspection import inspect_model
+
+    try:
+        written = inspect_model(
+            args.model,
+            args.image,
+            args.out,
+            layers=args.layers,
+            saliency=args.saliency,
+            gradcam=args.gradcam,
+            activation_max=dict(args.activation_max) if args.activation_max else None,
+            target=args.target,
+            rescale=args.rescale,
+            colormap=args.colormap,
+            alpha=args.alpha,
+            actmax_steps=args.steps,
+            progress=not args.quiet,
+        )
+    except (ImportError, ValueError, OSError) as err:
+        print(f"fmlogger inspect: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(written)} PNG files written under {args.out}:")
+    for path in written:
+        print(f"    {path}")
+    return 0
+
+
+def _add_inspect(commands) -> None:
+    from fmlogger import tags
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="feature maps, saliency and Grad-CAM of a saved model on one image, as PNGs (no training)",
+        description=(
+            "Writes OUT/input.png, OUT/feature_maps/<layer>.png, OUT/saliency/<method>.png, "
+            "OUT/gradcam/<layer>.png and, with --activation-max, OUT/activation_max/<layer>.png. "
+            "PNG/JPEG images need Pillow (pip install pillow); without it pass a .npy array [H, W, C]."
+        ),
+    )
+    inspect.add_argument("model", help="a saved Keras model (.keras)")
+    inspect.add_argument(
+        "image", help="an image file (PNG, JPEG, ...; needs Pillow) or a .npy array [H, W, C]"
+    )
+    inspect.add_argument("--out", required=True, help="output folder for the PNGs")
+    inspect.add_argument(
+        "--layers",
+        nargs="+",
+        default=None,
+        help="feature-map layers: names, paths, patterns (default: every 4-D layer)",
+    )
+    inspect.add_argument(
+        "--saliency",
+        nargs="*",
+        choices=tags.SALIENCY_METHODS,
+        default=list(tags.SALIENCY_METHODS),
+        help="saliency methods (default: all three; give the flag alone for none)",
+    )
+    inspect.add_argument(
+        "--gradcam",
+        nargs="*",
+        default=None,
+        help="Grad-CAM layers (default: the last convolution; the flag alone for none)",
+    )
+    inspect.add_argument(
+        "--activation-max",
+        nargs="*",
+        type=_actmax_spec,
+        default=None,
+        metavar="LAYER[:N|:C1,C2,...]",
+        help="activation maximization of these layers' channels (default: none)",
+    )
+    inspect.add_argument(
+        "--target",
+        type=_target,
+        default="predicted",
+        help="class to explain: 'predicted' (default) or an index",
+    )
+    inspect.add_argument(
+        "--rescale",
+        type=float,
+        default=None,
+        help="multiply pixels by this (default: 1/255 for image files, 1 for .npy)",
+    )
+    inspect.add_argument(
+        "--colormap",
+        default="viridis",
+        help="heatmap colormap: gray, viridis, magma, coolwarm (default: viridis)",
+    )
+    inspect.add_argument(
+        "--alpha", type=float, default=0.5, help="heatmap weight over the image, 0..1 (default: 0.5)"
+    )
+    inspect.add_argument(
+        "--steps", type=_positive_int, default=64, help="activation-maximization steps (default: 64)"
+    )
+    inspect.add_argument("--quiet", action="store_true", help="no progress bar")
+    inspect.set_defaults(run=_inspect)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fmlogger", description="See what a CNN's layers respond to, epoch after epoch, in TensorBoard."
@@ -133,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration-ms", type=_positive_int, default=500, help="GIF frame duration in ms (default: 500)"
     )
     export.set_defaults(run=_export)
+
+    _add_inspect(commands)
     return parser
 
 

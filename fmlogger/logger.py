@@ -88,6 +88,14 @@ class FeatureMapLogger:
         resume: reload the channel choice and ``fixed`` range saved in the run folder
             (``fmlogger_state.json``) by an earlier logger, so a resumed run keeps the same
             channels and scale; False starts afresh and overwrites it.
+        saliency: saliency methods drawn over each probe sample, among ``"vanilla"``,
+            ``"smoothgrad"``, ``"integrated_gradients"``; tags ``saliency/<method>``.
+        gradcam: layer names or paths (``"backbone/conv3"``) for Grad-CAM overlays; tags
+            ``gradcam/<layer path>``.
+        activation_max: layer paths, or ``{path: channels}``, for activation maximization;
+            tags ``activation_max/<layer path>`` (one tiled image per layer).
+        explain_settings: an ``fmlogger.explain.ExplainSettings`` (target class, overlay alpha
+            and colormap, SmoothGrad/IG/activation-maximization options).
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it).
@@ -116,13 +124,17 @@ class FeatureMapLogger:
         timeline_max_rows: int = 64,
         timeline_max_channels: int | None = 16,
         resume: bool = True,
+        saliency=None,
+        gradcam=None,
+        activation_max=None,
+        explain_settings=None,
     ):
         _check_int("max_samples", max_samples, 1)
         _check_int("max_layers", max_layers, 1)
         self.log_dir = _check_log_dir(log_dir)
         from fmlogger.capture import check_layer_specs
 
-        check_layer_specs(layers)
+        check_layer_specs(layers, allow_empty=bool(saliency or gradcam or activation_max))
         self.layers = layers
         self.max_samples = max_samples
         self.max_layers = max_layers
@@ -156,6 +168,9 @@ class FeatureMapLogger:
             )
             if timeline else None
         )
+        from fmlogger.explain import Explainers
+
+        self.explainers = Explainers(saliency, gradcam, activation_max, explain_settings)
 
     @property
     def run_dir(self) -> str:
@@ -184,9 +199,10 @@ class FeatureMapLogger:
             from fmlogger._claims import claim
 
             claim(self.run_dir, [tags.image_tag(p) for p in self._capture.paths], self)
+        self.explainers.prepare(model, inputs)
         return self._capture
 
-    def log(self, model, inputs, step: int) -> dict[str, Frame]:
+    def log(self, model, inputs, step: int, *, labels=None) -> dict[str, Frame]:
         """Captures the chosen layers of ``model`` on ``inputs`` and writes them at ``step``.
 
         Args:
@@ -194,6 +210,8 @@ class FeatureMapLogger:
             inputs: a batch (array, tensor, list/dict for multi-input, or an ``(x, y)`` tuple);
                 only the first ``max_samples`` samples are used.
             step: the TensorBoard step.
+            labels: the samples' labels, for ``saliency``/``gradcam`` with target ``"label"`` or
+                ``"auto"``; default: the ``y`` of an ``(x, y)`` tuple.
 
         Returns:
             ``{layer path: Frame}`` of what was written.
@@ -205,9 +223,21 @@ class FeatureMapLogger:
         try:
             arrays = capture(x)
         except Exception as err:  # noqa: BLE001 - the error policy decides
-            self.errors.report(f"capturing layer outputs at step {step}", err)
-            return {}
-        return self._write(arrays, step, capture.data_formats)
+            self.errors.report("capturing layer outputs", err)
+            arrays = {}
+        frames = self._write(arrays, step, capture.data_formats)
+        if self.explainers.active:
+            labels = probe.y if labels is None else np.asarray(labels)[: self.max_samples]
+            self._explain(model, x, labels, step)
+        return frames
+
+    def _explain(self, model, x, labels, step: int) -> None:
+        """Writes the saliency / Grad-CAM / activation-maximization images of ``x`` at ``step``."""
+        try:
+            self.explainers.log(model, x, labels, step, self.writer, self.errors)
+            self.writer.flush()
+        except Exception as err:  # noqa: BLE001 - the error policy decides
+            self.errors.report("saliency/gradcam/activation_max", err)
 
     def log_arrays(self, arrays: Mapping[str, np.ndarray], step: int, *, data_format: str | None = None) -> dict[str, Frame]:
         """Writes activations from anywhere (custom loops, other frameworks) at ``step``.

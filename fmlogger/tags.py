@@ -44,3 +44,25 @@ def stat_tag(layer_path: str, stat: str) -> str:
 def timeline_tag(layer_path: str) -> str:
     """The timeline image tag of a layer: ``feature_map_timeline/<layer path>``."""
     return TIMELINE_PREFIX + layer_path
+
+
+SALIENCY_PREFIX = "saliency/"
+GRADCAM_PREFIX = "gradcam/"
+ACTMAX_PREFIX = "activation_max/"
+SALIENCY_METHODS = ("vanilla", "smoothgrad", "integrated_gradients")
+"""Names accepted by ``saliency=[...]``; each is also the last part of its tag."""
+
+
+def saliency_tag(method: str) -> str:
+    """The overlay tag of a saliency method: ``saliency/<method>``."""
+    return SALIENCY_PREFIX + method
+
+
+def gradcam_tag(layer_path: str) -> str:
+    """The Grad-CAM overlay tag of a layer: ``gradcam/<layer path>``."""
+    return GRADCAM_PREFIX + layer_path
+
+
+def actmax_tag(layer_path: str) -> str:
+    """The activation-maximization tag of a layer: ``activation_max/<layer path>``."""
+    return ACTMAX_PREFIX + layer_path

@@ -1,0 +1,501 @@
+"""Which input pixels drive a decision: vanilla gradients, SmoothGrad, Integrated Gradients, Grad-CAM.
+
+All functions take and return numpy arrays. Gradients are computed in one traced ``tf.function``
+per model (and one per Grad-CAM layer), traced once for the input's shape with the batch size
+left free, and run over chunks of ``batch_size`` samples, so memory stays bounded however many
+noise samples or integration steps are asked for.
+
+The score that is differentiated is the model's output for a target class, one per sample:
+``target="predicted"`` (the model's own choice), ``"label"`` (``labels=`` given; one-hot labels
+are accepted), an int (the same class for every sample) or a sequence of ints. A binary head
+(one output unit, sigmoid or logit) is handled: class 1 scores ``p`` (or the logit ``z``), class
+0 scores ``1 - p`` (or ``-z``). For models with several outputs the first one is used.
+
+Integrated Gradients uses the real formula: ``(x - baseline) * mean_alpha grad f(baseline +
+alpha (x - baseline))`` (trapezoid rule over ``steps`` intervals), so attributions sum to
+``f(x) - f(baseline)`` up to the integration error.
+
+Grad-CAM reaches any layer by path, also inside nested models (``"backbone/block3_conv"``): the
+layer's ``call`` is wrapped while the function is traced, as ``fmlogger.capture`` does.
+
+Example:
+    >>> sal = Saliency(model)                                        # doctest: +SKIP
+    >>> grads = sal.vanilla(x, target="predicted")                   # [n, H, W, C]
+    >>> cam = sal.gradcam(x, "backbone/conv3")                       # [n, H, W]
+    >>> ig = integrated_gradients(model, x, target=1, steps=64)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+
+import numpy as np
+
+from fmlogger._tf import tensorflow
+from fmlogger.render import _check_int
+
+TARGETS = ("predicted", "label")
+BINARY_OUTPUTS = ("probability", "logit")
+
+
+def _first(structure):
+    tf = tensorflow()
+    flat = tf.nest.flatten(structure)
+    return flat[0] if flat else None
+
+
+def _output_activation(model) -> str | None:
+    """Name of the activation of the model's last layer (``"sigmoid"``, ``"linear"``, ...), if known."""
+    layer = model
+    while isinstance(getattr(layer, "layers", None), (list, tuple)) and layer.layers:
+        layer = layer.layers[-1]
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None)
+
+
+def _check_single_input(model, x) -> np.ndarray:
+    inputs = getattr(model, "inputs", None)
+    if isinstance(inputs, (list, tuple)) and len(inputs) > 1:
+        raise ValueError(
+            f"saliency and Grad-CAM need a single-input model; model '{model.name}' has {len(inputs)} inputs."
+        )
+    if isinstance(x, (list, tuple, dict)):
+        raise ValueError(
+            f"saliency and Grad-CAM take one input array [n, H, W, C]. Received a {type(x).__name__}."
+        )
+    x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must be a batch [n, ...] with n >= 1. Received shape {x.shape}")
+    return x.astype(np.float32, copy=False)
+
+
+def _label_classes(labels, n: int, binary: bool) -> np.ndarray:
+    y = np.asarray(labels)
+    if y.shape[0] < n:
+        raise ValueError(f"labels must hold one entry per sample ({n}). Received shape {y.shape}")
+    y = y[:n]
+    if y.ndim == 2 and y.shape[1] > 1:  # one-hot / probabilities
+        return y.argmax(axis=1).astype(np.int32)
+    y = y.reshape(n)
+    if binary and np.issubdtype(y.dtype, np.floating):
+        return (y >= 0.5).astype(np.int32)
+    return y.astype(np.int32)
+
+
+class Saliency:
+    """Saliency maps and Grad-CAM of one model; keeps its traced functions between calls.
+
+    Args:
+        model: a single-input Keras model (Functional, Sequential or subclassed).
+        batch_size: samples per gradient call (noise samples and integration steps count).
+        binary_output: for a one-unit head, ``"probability"`` (sigmoid) or ``"logit"``; None
+            guesses from the last layer's activation (sigmoid -> probability, else logit).
+
+    Attributes:
+        trace_count: how often a gradient function was traced (once per function and input
+            shape; calling again with other batch sizes does not retrace).
+    """
+
+    def __init__(self, model, *, batch_size: int = 32, binary_output: str | None = None):
+        _check_int("batch_size", batch_size, 1)
+        if binary_output is not None and binary_output not in BINARY_OUTPUTS:
+            raise ValueError(
+                f"binary_output must be one of {BINARY_OUTPUTS} or None. Received: binary_output={binary_output!r}"
+            )
+        self.model = model
+        self.batch_size = batch_size
+        self._binary_output = binary_output
+        self.trace_count = 0
+        self._input_shape = None
+        self._forward = None
+        self._grads = None
+        self._cams: dict[str, Callable] = {}
+        self._layers: dict[str, object] = {}
+        self.num_classes: int | None = None
+        outputs = getattr(model, "outputs", None) if getattr(model, "built", False) else None
+        if outputs:
+            shape = tuple(outputs[0].shape)
+            if all(d is not None for d in shape[1:]):
+                self.num_classes = 1 if len(shape) == 1 else int(np.prod(shape[1:]))
+
+    # ----- set-up -------------------------------------------------------------------------
+    @property
+    def binary(self) -> bool:
+        """True for a one-unit (sigmoid or logit) head (known once the model has been called)."""
+        return self.num_classes == 1
+
+    @property
+    def binary_output(self) -> str:
+        if self._binary_output is None:
+            self._binary_output = "probability" if _output_activation(self.model) == "sigmoid" else "logit"
+        return self._binary_output
+
+    def _signature(self, x: np.ndarray):
+        tf = tensorflow()
+        shape = tuple(x.shape[1:])
+        if self._input_shape is None:
+            self._input_shape = shape
+            self._build(x)
+        elif shape != self._input_shape:
+            raise ValueError(
+                f"x has sample shape {shape}, but this Saliency was set up for {self._input_shape}. "
+                "Use one Saliency per input shape."
+            )
+        return tf.TensorSpec((None,) + shape, tf.float32)
+
+    def _build(self, x: np.ndarray) -> None:
+        tf = tensorflow()
+        out = _first(self.model(x[:1], training=False))
+        shape = tuple(out.shape)
+        self.num_classes = 1 if len(shape) == 1 else int(np.prod(shape[1:]))
+        spec = tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.float32)
+        target_spec = tf.TensorSpec((None,), tf.int32)
+        self._forward = tf.function(self._trace_forward, input_signature=[spec], autograph=False)
+        self._grads = tf.function(self._trace_grads, input_signature=[spec, target_spec], autograph=False)
+        self._spec = (spec, target_spec)
+
+    def _outputs(self, x):
+        tf = tensorflow()
+        out = tf.cast(_first(self.model(x, training=False)), tf.float32)
+        return tf.reshape(out, (tf.shape(out)[0], -1))
+
+    def _score(self, out, target):
+        """The differentiated score per sample: the target class's output (binary: see module doc)."""
+        tf = tensorflow()
+        if self.num_classes == 1:
+            z = out[:, 0]
+            negative = (1.0 - z) if self.binary_output == "probability" else -z
+            return tf.where(tf.equal(target, 1), z, negative)
+        return tf.gather(out, target, axis=1, batch_dims=1)
+
+    def _trace_forward(self, x):
+        self.trace_count += 1
+        return self._outputs(x)
+
+    def _trace_grads(self, x, target):
+        tf = tensorflow()
+        self.trace_count += 1
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            score = self._score(self._outputs(x), target)
+        grads = tape.gradient(score, x)
+        if grads is None:
+            raise ValueError(
+                f"no gradient flows from the output of model '{self.model.name}' to its input (is there a "
+                "non-differentiable op such as round, argmax or an integer cast on the way?)"
+            )
+        return grads, score
+
+    # ----- targets -------------------------------------------------------------------------
+    def predict(self, x) -> np.ndarray:
+        """The model's outputs ``[n, classes]`` (first output, flattened) as float32."""
+        x = _check_single_input(self.model, x)
+        self._signature(x)
+        return np.concatenate(
+            [self._forward(x[i : i + self.batch_size]).numpy() for i in range(0, len(x), self.batch_size)]
+        )
+
+    def predicted_classes(self, outputs: np.ndarray) -> np.ndarray:
+        """Argmax, or for a binary head ``p >= 0.5`` (probability) / ``z >= 0`` (logit)."""
+        if self.num_classes == 1:
+            threshold = 0.5 if self.binary_output == "probability" else 0.0
+            return (outputs[:, 0] >= threshold).astype(np.int32)
+        return outputs.argmax(axis=1).astype(np.int32)
+
+    def targets(self, x, target="predicted", labels=None) -> np.ndarray:
+        """Resolves ``target`` to one class index per sample (int32 ``[n]``).
+
+        Raises:
+            ValueError: for ``"label"`` without labels, an unknown string, a class out of range,
+                or a sequence whose length is not ``n``.
+        """
+        x = _check_single_input(self.model, x)
+        self._signature(x)
+        n = len(x)
+        if isinstance(target, str):
+            if target == "predicted":
+                classes = self.predicted_classes(self.predict(x))
+            elif target == "label":
+                if labels is None:
+                    raise ValueError(
+                        "target='label' needs labels=... (one per sample). Received: labels=None"
+                    )
+                classes = _label_classes(labels, n, self.num_classes == 1)
+            else:
+                raise ValueError(
+                    f"target must be one of {TARGETS}, a class index, or one index per sample. Received: target={target!r}"
+                )
+        elif isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+            classes = np.full(n, int(target), np.int32)
+        else:
+            classes = np.asarray(target)
+            if classes.shape != (n,) or not np.issubdtype(classes.dtype, np.integer):
+                raise ValueError(
+                    f"target as a sequence must hold one int class per sample ({n}). Received shape "
+                    f"{classes.shape}, dtype {classes.dtype}"
+                )
+            classes = classes.astype(np.int32)
+        limit = 2 if self.num_classes == 1 else self.num_classes
+        if classes.size and (classes.min() < 0 or classes.max() >= limit):
+            raise ValueError(
+                f"target classes must lie in [0, {limit}) for model '{self.model.name}' "
+                f"({'binary head' if limit == 2 and self.num_classes == 1 else f'{limit} outputs'}). "
+                f"Received: {sorted(set(classes.tolist()))}"
+            )
+        return classes
+
+    # ----- gradients -----------------------------------------------------------------------
+    def _chunks(self, n: int):
+        return ((i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size))
+
+    def scores(self, x, target="predicted", labels=None) -> np.ndarray:
+        """The differentiated score ``f(x)`` per sample (float32 ``[n]``), e.g. to check IG."""
+        x = _check_single_input(self.model, x)
+        classes = self.targets(x, target, labels)
+        return np.concatenate([self._grads(x[a:b], classes[a:b])[1].numpy() for a, b in self._chunks(len(x))])
+
+    def vanilla(self, x, target="predicted", *, labels=None) -> np.ndarray:
+        """Gradient of the target score with respect to the input, same shape as ``x`` (float32)."""
+        x = _check_single_input(self.model, x)
+        classes = self.targets(x, target, labels)
+        return np.concatenate([self._grads(x[a:b], classes[a:b])[0].numpy() for a, b in self._chunks(len(x))])
+
+    def _averaged(self, x, classes, repeats: int, make, weights) -> np.ndarray:
+        """``sum_k weights[k] * grad(make(sample_idx, k_idx))`` per sample, over chunks of the
+        flattened (sample, k) index space, so at most ``batch_size`` inputs exist at once."""
+        n = len(x)
+        total = np.zeros_like(x, dtype=np.float64)
+        flat = n * repeats
+        for a, b in self._chunks(flat):
+            index = np.arange(a, b)
+            sample, k = index // repeats, index % repeats
+            grads = self._grads(make(sample, k).astype(np.float32), classes[sample])[0].numpy()
+            weighted = grads.astype(np.float64) * weights[k].reshape((-1,) + (1,) * (x.ndim - 1))
+            starts = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])
+            total[sample[starts]] += np.add.reduceat(weighted, starts, axis=0)
+        return total.astype(np.float32)
+
+    def smoothgrad(
+        self, x, target="predicted", *, labels=None, samples: int = 16, noise: float = 0.15, seed: int = 0
+    ) -> np.ndarray:
+        """SmoothGrad: the gradient averaged over ``samples`` noisy copies of each input.
+
+        Args:
+            noise: Gaussian noise std as a fraction of each sample's value range (max - min).
+            seed: seeds the noise, so repeated calls (epochs) use the same noise.
+        """
+        _check_int("samples", samples, 1)
+        if not 0 <= float(noise):
+            raise ValueError(f"noise must be a fraction >= 0 of the input range. Received: noise={noise!r}")
+        x = _check_single_input(self.model, x)
+        classes = self.targets(x, target, labels)
+        axes = tuple(range(1, x.ndim))
+        sigma = noise * (x.max(axis=axes) - x.min(axis=axes))
+        rng = np.random.default_rng(seed)
+
+        def make(sample, _k):
+            eps = rng.standard_normal((len(sample),) + x.shape[1:], dtype=np.float32)
+            return x[sample] + eps * sigma[sample].reshape((-1,) + (1,) * (x.ndim - 1))
+
+        return self._averaged(x, classes, samples, make, np.full(samples, 1.0 / samples))
+
+    def integrated_gradients(
+        self, x, target="predicted", *, labels=None, baseline=0.0, steps: int = 32
+    ) -> np.ndarray:
+        """Integrated Gradients ``(x - b) * integral_0^1 grad f(b + a (x - b)) da`` (trapezoid rule).
+
+        Args:
+            baseline: a number, an array shaped like one sample, or like ``x``.
+            steps: integration intervals (``steps + 1`` gradient evaluations per sample).
+
+        Returns:
+            float32 attributions shaped like ``x``; per sample they sum to about
+            ``f(x) - f(baseline)`` (see ``scores``).
+        """
+        _check_int("steps", steps, 1)
+        x = _check_single_input(self.model, x)
+        try:
+            base = np.broadcast_to(np.asarray(baseline, dtype=np.float32), x.shape)
+        except ValueError as err:
+            raise ValueError(
+                f"baseline must be a number or broadcast to x's shape {x.shape}. Received shape {np.shape(baseline)}"
+            ) from err
+        classes = self.targets(x, target, labels)
+        alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)
+        weights = np.full(steps + 1, 1.0 / steps)
+        weights[[0, -1]] *= 0.5
+        diff = x - base
+
+        def make(sample, k):
+            return base[sample] + alphas[k].reshape((-1,) + (1,) * (x.ndim - 1)) * diff[sample]
+
+        mean_grad = self._averaged(x, classes, steps + 1, make, weights)
+        return (diff * mean_grad).astype(np.float32)
+
+    # ----- Grad-CAM ------------------------------------------------------------------------
+    def _resolve_layer(self, layer: str):
+        from fmlogger.capture import select_layers
+
+        if layer not in self._layers:
+            if not isinstance(layer, str) or any(ch in layer for ch in "*?["):
+                raise ValueError(
+                    f"gradcam layers must be one layer name or path ('backbone/conv3'), no pattern. Received: {layer!r}"
+                )
+            try:
+                hits = select_layers(self.model, [layer])
+            except ValueError as err:
+                raise ValueError(f"gradcam layer {layer!r}: {err}") from None
+            if len(hits) != 1:
+                raise ValueError(f"gradcam layer {layer!r} names {len(hits)} layers: {[p for p, _ in hits]}")
+            self._layers[layer] = hits[0]
+        return self._layers[layer]
+
+    def _cam_function(self, layer: str):
+        if layer not in self._cams:
+            tf = tensorflow()
+            path, obj = self._resolve_layer(layer)
+            data_format = getattr(obj, "data_format", None) or "channels_last"
+
+            def trace(x, target):
+                from fmlogger.capture import _hooked
+
+                self.trace_count += 1
+                graph = tf.compat.v1.get_default_graph()
+                seen = []
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+
+                    def record(_path, output):
+                        tensor = _first(output)
+                        if seen or tensor is None or getattr(tensor, "graph", None) is not graph:
+                            return  # later calls of a shared layer, or a Keras build pass
+                        tape.watch(tensor)
+                        seen.append(tensor)
+
+                    with _hooked([(path, obj)], record):
+                        score = self._score(self._outputs(x), target)
+                if not seen:
+                    raise ValueError(f"gradcam layer {path!r} was not called in the forward pass.")
+                acts = seen[0]
+                grads = tape.gradient(score, acts)
+                if grads is None:
+                    raise ValueError(f"the model's output does not depend on gradcam layer {path!r}.")
+                acts, grads = tf.cast(acts, tf.float32), tf.cast(grads, tf.float32)
+                if len(acts.shape) != 4:
+                    raise ValueError(
+                        f"gradcam layer {path!r} must have a 4-D output [n, h, w, c]; it has shape {tuple(acts.shape)}."
+                    )
+                if data_format == "channels_first":
+                    acts, grads = tf.transpose(acts, (0, 2, 3, 1)), tf.transpose(grads, (0, 2, 3, 1))
+                weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+                return tf.nn.relu(tf.reduce_sum(weights * acts, axis=-1)), score
+
+            self._cams[layer] = tf.function(trace, input_signature=list(self._spec), autograph=False)
+        return self._cams[layer]
+
+    def gradcam(self, x, layer: str, target="predicted", *, labels=None, upsample: bool = True) -> np.ndarray:
+        """Grad-CAM of a 4-D layer: ``relu(sum_c mean_hw(d score / d A_c) * A_c)``.
+
+        Args:
+            layer: a layer name or path, e.g. ``"backbone/conv3"`` for a layer of a nested model.
+            upsample: resize (bilinear) to the input's height and width; False keeps the layer's.
+
+        Returns:
+            float32 ``[n, H, W]`` (or ``[n, h, w]``), non-negative, not normalized.
+        """
+        from fmlogger.overlay import resize_bilinear
+
+        x = _check_single_input(self.model, x)
+        classes = self.targets(x, target, labels)
+        fn = self._cam_function(layer)
+        cam = np.concatenate([fn(x[a:b], classes[a:b])[0].numpy() for a, b in self._chunks(len(x))])
+        return resize_bilinear(cam, x.shape[1:3]) if upsample else cam
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def saliency_for(model, *, batch_size: int = 32) -> Saliency:
+    """The ``Saliency`` of ``model`` kept between calls of the module functions (traced once)."""
+    sal = _CACHE.get(model)
+    if sal is None:
+        sal = _CACHE[model] = Saliency(model, batch_size=batch_size)
+    sal.batch_size = batch_size
+    return sal
+
+
+def vanilla_gradients(model, x, target="predicted", *, labels=None, batch_size: int = 32) -> np.ndarray:
+    """``d score / d x`` per sample, shaped like ``x``. See ``Saliency.vanilla``.
+
+    Example:
+        >>> grads = vanilla_gradients(model, x, target="label", labels=y)   # doctest: +SKIP
+    """
+    return saliency_for(model, batch_size=batch_size).vanilla(x, target, labels=labels)
+
+
+def smoothgrad(
+    model,
+    x,
+    target="predicted",
+    *,
+    labels=None,
+    samples: int = 16,
+    noise: float = 0.15,
+    seed: int = 0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """SmoothGrad, shaped like ``x``. See ``Saliency.smoothgrad``.
+
+    Example:
+        >>> sg = smoothgrad(model, x, samples=32, noise=0.1)                 # doctest: +SKIP
+    """
+    return saliency_for(model, batch_size=batch_size).smoothgrad(
+        x, target, labels=labels, samples=samples, noise=noise, seed=seed
+    )
+
+
+def integrated_gradients(
+    model, x, target="predicted", *, labels=None, baseline=0.0, steps: int = 32, batch_size: int = 32
+) -> np.ndarray:
+    """Integrated Gradients, shaped like ``x``. See ``Saliency.integrated_gradients``.
+
+    Example:
+        >>> ig = integrated_gradients(model, x, target=3, steps=64)          # doctest: +SKIP
+    """
+    return saliency_for(model, batch_size=batch_size).integrated_gradients(
+        x, target, labels=labels, baseline=baseline, steps=steps
+    )
+
+
+def gradcam(
+    model, x, layer: str, target="predicted", *, labels=None, upsample: bool = True, batch_size: int = 32
+) -> np.ndarray:
+    """Grad-CAM ``[n, H, W]`` of ``layer`` (a name or nested path). See ``Saliency.gradcam``.
+
+    Example:
+        >>> cam = gradcam(model, x, "backbone/conv3", target="predicted")    # doctest: +SKIP
+    """
+    return saliency_for(model, batch_size=batch_size).gradcam(
+        x, layer, target, labels=labels, upsample=upsample
+    )
+
+
+def last_conv_layer(model, x) -> str:
+    """Path of the last convolution (else any layer) with a 4-D output on ``x``: the usual Grad-CAM choice.
+
+    Raises:
+        ValueError: when the model has no such layer.
+    """
+    from fmlogger.capture import iter_layers, output_shapes
+
+    shapes = output_shapes(model, x[:1])
+    leaves = [
+        (p, layer)
+        for p, layer in iter_layers(model)
+        if len(shapes.get(p, ())) == 4 and not getattr(layer, "layers", None)
+    ]
+    convs = [p for p, layer in leaves if hasattr(layer, "kernel")]
+    if not leaves:
+        raise ValueError(f"model '{model.name}' has no layer with a 4-D output for Grad-CAM.")
+    return (convs or [p for p, _ in leaves])[-1]
