@@ -62,6 +62,18 @@ class FeatureMapLogger:
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
         run_name: the run sub-folder under ``log_dir``.
+        pca_rgb: also log ``pca_rgb/<layer>``: each position's channel vector on the layer's
+            first 3 principal components as one RGB image per sample; True for every logged
+            4-D layer, or a list of layer paths.
+        embeddings: layer names/paths/patterns whose outputs are pooled to one vector per sample
+            of ``embedding_data`` and written for TensorBoard's Projector (``log_embeddings``),
+            with an aligned PCA scatter under ``embedding_pca/<layer>``.
+        embedding_data: the embedding set, ``x`` or ``(x, y)`` (or a ``tf.data.Dataset``);
+            labels colour the scatter and go into the Projector's metadata.
+        embedding_pooling: ``"avg"`` (global average, default), ``"max"`` or ``"flatten"``.
+        embedding_max_points: samples of ``embedding_data`` used, at most 100,000.
+        embedding_tsne: also log a t-SNE scatter under ``embedding_tsne/<layer>`` (needs
+            scikit-learn: ``pip install 'fmlogger[tsne]'``).
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it).
@@ -86,6 +98,12 @@ class FeatureMapLogger:
         max_layers: int = 16,
         on_error: str = "warn",
         run_name: str = tags.RUN_SUBDIR,
+        pca_rgb=False,
+        embeddings=None,
+        embedding_data=None,
+        embedding_pooling: str = "avg",
+        embedding_max_points: int = 100_000,
+        embedding_tsne: bool = False,
     ):
         _check_int("max_samples", max_samples, 1)
         _check_int("max_layers", max_layers, 1)
@@ -109,6 +127,21 @@ class FeatureMapLogger:
         self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
         self._capture = None
         self._nonfinite_reported: set[str] = set()
+        if not (isinstance(pca_rgb, (bool, str)) or (isinstance(pca_rgb, (list, tuple)) and all(isinstance(p, str) for p in pca_rgb))):
+            raise ValueError(
+                f"pca_rgb must be True, False, or a list of layer paths. Received: pca_rgb={pca_rgb!r}"
+            )
+        self.pca_rgb = pca_rgb
+        self._pca_rgb_renderer = None
+        self.embedding_producer = None
+        if embeddings is not None or embedding_data is not None:
+            from fmlogger.embeddings import EmbeddingProducer
+
+            self.embedding_producer = EmbeddingProducer(
+                embeddings, embedding_data, writer=self.writer, pooling=embedding_pooling,
+                max_points=embedding_max_points, tsne=embedding_tsne, errors=self.errors,
+                data_format=data_format,
+            )
 
     @property
     def run_dir(self) -> str:
@@ -185,11 +218,58 @@ class FeatureMapLogger:
                     "the marker colour and counted in %s.",
                     name, frame.stats["nonfinite"], step, tags.stat_tag(name, "nonfinite"),
                 )
+        if self.pca_rgb:
+            self._write_pca_rgb(arrays, step, data_formats)
         try:
             self.writer.flush()
         except Exception as err:  # noqa: BLE001
             self.errors.report(f"flushing step {step} to {self.run_dir}", err)
         return frames
+
+    def _write_pca_rgb(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> None:
+        from fmlogger.pca import PCARGBRenderer
+
+        if self._pca_rgb_renderer is None:
+            self._pca_rgb_renderer = PCARGBRenderer(min_size=self.settings.min_tile_size)
+        wanted = None if self.pca_rgb is True else set(
+            [self.pca_rgb] if isinstance(self.pca_rgb, str) else self.pca_rgb
+        )
+        for name, array in arrays.items():
+            if wanted is not None and name not in wanted:
+                continue
+            array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
+            if array.ndim != 4:
+                continue
+            fmt = data_formats.get(name) or "channels_last"
+            channels = array.shape[1] if fmt == "channels_first" else array.shape[-1]
+            try:
+                images, fit = self._pca_rgb_renderer.render(name, array, fmt)
+                ratio = fit.explained_variance_ratio
+                self.writer.image(
+                    tags.pca_rgb_tag(name), images, step,
+                    f"{name}: each position's {channels} channels on the first 3 principal components (R, G, B: {ratio[0]:.0%}, "
+                    f"{ratio[1]:.0%}, {ratio[2]:.0%} of variance), fitted over the probe at this step.",
+                )
+            except Exception as err:  # noqa: BLE001 - the error policy decides
+                self.errors.report(f"PCA RGB of layer '{name}'", err)
+
+    def log_embeddings(self, model, step: int) -> dict[str, np.ndarray]:
+        """Pools the ``embeddings`` layers over ``embedding_data`` and writes them at ``step``.
+
+        Writes the Projector entry ``"<layer> @ epoch <step>"`` (tensor, metadata, sprite) into
+        the run folder and the ``embedding_pca/<layer>`` (and ``embedding_tsne/<layer>``) images.
+
+        Returns:
+            ``{layer path: float32 [N, D]}``, the vectors written.
+
+        Raises:
+            ValueError: when the logger was made without ``embeddings``/``embedding_data``.
+        """
+        if self.embedding_producer is None:
+            raise ValueError(
+                "log_embeddings needs FeatureMapLogger(..., embeddings=[<layer>, ...], embedding_data=x or (x, y))."
+            )
+        return self.embedding_producer.log(model, step)
 
     def flush(self) -> None:
         self.writer.flush()

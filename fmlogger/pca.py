@@ -188,3 +188,36 @@ def pca_rgb(
     unit[:, hi <= lo] = 0.0
     rgb = np.floor(unit * 255 + 0.5).astype(np.uint8)
     return rgb.reshape(n, h, w, 3), fit
+
+
+class PCARGBRenderer:
+    """PCA-RGB images of layers step after step, keeping each layer's colours from flipping.
+
+    Args:
+        min_size: maps are upscaled (nearest neighbour, integer factor) until their longer side
+            reaches this many pixels.
+
+    Example:
+        >>> import numpy as np
+        >>> images, fit = PCARGBRenderer(min_size=8).render("conv1", np.random.rand(2, 4, 4, 5))
+        >>> images.shape
+        (2, 8, 8, 3)
+    """
+
+    def __init__(self, *, min_size: int = 32):
+        self.min_size = int(min_size)
+        self._components: dict[str, np.ndarray] = {}
+
+    def render(self, name: str, maps: np.ndarray, data_format: str = "channels_last") -> tuple[np.ndarray, PCAFit]:
+        """``[n, h, w, c]`` (or ``[n, c, h, w]``) -> uint8 ``[n, H, W, 3]`` and the fit."""
+        maps = np.asarray(maps, np.float32)
+        if maps.ndim != 4:
+            raise ValueError(f"PCA RGB needs 4-D feature maps. Received shape {maps.shape} for '{name}'")
+        if data_format == "channels_first":
+            maps = maps.transpose(0, 2, 3, 1)
+        rgb, fit = pca_rgb(maps, previous=self._components.get(name))
+        self._components[name] = fit.components
+        factor = max(1, -(-self.min_size // max(maps.shape[1], maps.shape[2], 1)))
+        if factor > 1:
+            rgb = np.repeat(np.repeat(rgb, factor, axis=1), factor, axis=2)
+        return rgb, fit
