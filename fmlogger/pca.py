@@ -141,7 +141,11 @@ class AlignedProjection:
         layout = np.asarray(layout, np.float64)
         layout = layout - layout.mean(axis=0)
         if self.previous is not None and self.previous.shape == layout.shape:
-            layout = layout @ procrustes(layout, self.previous)
+            rotation = procrustes(layout, self.previous)
+            snapped = np.round(rotation)
+            if np.abs(rotation - snapped).max() < 1e-6:  # a pure flip/swap: apply it exactly
+                rotation = snapped
+            layout = layout @ rotation
         self.previous = layout
         return layout
 
