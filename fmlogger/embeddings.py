@@ -186,7 +186,10 @@ class EmbeddingProducer:
 
         if self._capture is None or self._capture.model is not model:
             example = _head(self.data.x, min(self.batch_size, self.size))
-            self._capture = Capture(model, self.layers, example, include_output=True)
+            try:
+                self._capture = Capture(model, self.layers, example, include_output=True)
+            except ValueError as err:  # name the option the user set
+                raise ValueError(str(err).replace("layers=", "embeddings=", 1)) from err
         return self._capture
 
     def compute(self, model) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
@@ -289,12 +292,14 @@ class EmbeddingProducer:
             raise ValueError(f"t-SNE needs at least 5 points; the embedding set has {n}.")
         previous = self._tsne_previous.get(name)
         if previous is not None and len(previous) == n:
-            init = previous / (previous[:, 0].std() or 1.0) * 1e-4  # same layout, the small scale t-SNE expects
+            # Continue from the last layout as it is, without early exaggeration (which would
+            # tear it up first): clusters that did not change stay where they were.
+            init, exaggeration = previous, 1.0
         else:
-            init = "pca"
+            init, exaggeration = "pca", 12.0
         layout = TSNE(
             n_components=2, perplexity=float(min(30.0, (n - 1) / 3)), init=init,
-            learning_rate="auto", random_state=self.seed,
+            early_exaggeration=exaggeration, learning_rate="auto", random_state=self.seed,
         ).fit_transform(x)
         self._tsne_previous[name] = layout
         points = self._tsne_views.setdefault(name, AlignedProjection()).align(layout)
