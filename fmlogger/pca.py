@@ -16,9 +16,30 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
+
+_CONTROLLER = []  # the threadpoolctl controller, made on first use ([None] when not installed)
+
+
+def single_threaded_blas():
+    """A context in which numpy's BLAS/LAPACK use one thread (needs ``threadpoolctl``, else a no-op).
+
+    The matrices here are small (``d x d`` for d channels). Right after a TensorFlow call, a
+    multi-threaded OpenBLAS competes with TensorFlow's spinning worker threads: ``eigh`` of a
+    64 x 64 matrix measured 27-104 ms that way on 2 cores, 3 ms (with the TF call) on one thread.
+    """
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER.append(ThreadpoolController())
+        except Exception:  # noqa: BLE001 - optional: not installed, or no BLAS found
+            _CONTROLLER.append(None)
+    controller = _CONTROLLER[0]
+    return controller.limit(limits=1, user_api="blas") if controller is not None else contextlib.nullcontext()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +67,9 @@ class PCAFit:
 def pca(x: np.ndarray, k: int) -> PCAFit:
     """Principal component analysis of the rows of ``x`` by SVD.
 
-    For tall data (many more rows than columns) the SVD is taken of the ``d x d`` scatter matrix
-    ``Xc^T Xc`` (same directions, ``O(m d^2)``); otherwise of the centred data itself. Non-finite
+    For tall data (more than twice as many rows as columns) the ``d x d`` scatter matrix
+    ``Xc^T Xc`` is diagonalised (its eigenvectors are the right singular vectors of the centred
+    data, ``O(m d^2)``); otherwise the centred data's SVD is taken directly. Non-finite
     values are replaced by 0 first. When ``d < k`` or the rank is lower than ``k``, the missing
     components are zero rows with zero variance.
 
@@ -61,13 +83,23 @@ def pca(x: np.ndarray, k: int) -> PCAFit:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"pca needs a 2-D array [samples, features]. Received shape {x.shape}")
+    with single_threaded_blas():
+        return _pca(x, k)
+
+
+def _pca(x: np.ndarray, k: int) -> PCAFit:
     x = np.where(np.isfinite(x), x, 0.0)
     m, d = x.shape
     mean = x.mean(axis=0) if m else np.zeros(d)
     xc = x - mean
     if m > 2 * d:
-        _, s2, vt = np.linalg.svd(xc.T @ xc, hermitian=True)
-        variance = s2 / max(m - 1, 1)
+        # Symmetric eigendecomposition of the scatter matrix = SVD of the data (V, s^2). ``eigh``
+        # rather than ``svd(hermitian=True)``: measured 0.24 ms vs 96 ms for d = 64 with a
+        # multi-threaded OpenBLAS on 2 busy cores.
+        s2, v = np.linalg.eigh(xc.T @ xc)
+        order = np.argsort(s2)[::-1]
+        variance = np.clip(s2[order], 0.0, None) / max(m - 1, 1)
+        vt = v[:, order].T
     else:
         _, s, vt = np.linalg.svd(xc, full_matrices=False)
         variance = s**2 / max(m - 1, 1)
@@ -134,7 +166,9 @@ class AlignedProjection:
         """PCA of ``x`` ``[m, d]`` to ``[m, 2]``, centred and aligned to the previous step."""
         fit = pca(x, 2)
         self.last_fit = fit
-        return self.align(fit.transform(x))
+        with single_threaded_blas():
+            points = fit.transform(x)
+        return self.align(points)
 
     def align(self, layout: np.ndarray) -> np.ndarray:
         """Centres ``layout`` ``[m, 2]`` and aligns it to the previous layout (same points, same order)."""
@@ -184,7 +218,8 @@ def pca_rgb(
     fit = pca(rows, 3)
     components = align_signs(fit.components, previous)
     fit = dataclasses.replace(fit, components=components)
-    scores = fit.transform(rows)  # [n*h*w, 3]
+    with single_threaded_blas():
+        scores = fit.transform(rows)  # [n*h*w, 3]
     lo = np.percentile(scores, percentile, axis=0)
     hi = np.percentile(scores, 100 - percentile, axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)

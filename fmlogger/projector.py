@@ -198,7 +198,7 @@ def make_sprite(images: np.ndarray, *, max_px: int = MAX_SPRITE_PX,
     Example:
         >>> sprite, dim = make_sprite(np.zeros((10, 8, 8, 1), np.uint8))
         >>> sprite.shape, dim
-        ((32, 32, 1), (8, 8))
+        ((24, 32, 1), (8, 8))
     """
     n, h, w, c = images.shape
     th, tw, cols = sprite_layout(n, h, w, max_px=max_px, max_thumbnail=max_thumbnail)
