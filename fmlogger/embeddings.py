@@ -172,6 +172,7 @@ class EmbeddingProducer:
         self.projector = projector.ProjectorWriter(writer.run_dir)
         self._capture = None
         self._sprite_done = False
+        self._remote_reported = False
         self._pca_views: dict[str, AlignedProjection] = {}
         self._tsne_views: dict[str, AlignedProjection] = {}
         self._tsne_previous: dict[str, np.ndarray] = {}
@@ -239,7 +240,7 @@ class EmbeddingProducer:
             self.errors.report(f"computing embeddings at step {step}", err)
             return {}
         columns = self.metadata(output)
-        if not self._sprite_done:
+        if not self._sprite_done and "://" not in self.projector.run_dir:
             self._sprite_done = True
             try:
                 leaves = _leaves(self.data.x)
@@ -247,10 +248,18 @@ class EmbeddingProducer:
                     log.info("fmlogger: embedding inputs are not images; the Projector gets no sprite.")
             except Exception as err:  # noqa: BLE001
                 self.errors.report("writing the Projector sprite", err)
-        try:
-            self.projector.add(step, embeddings, columns or None)
-        except Exception as err:  # noqa: BLE001
-            self.errors.report(f"writing Projector files to {self.projector.run_dir}", err)
+        if "://" in self.projector.run_dir:  # gs://, s3://: the Projector reads local folders only
+            if not self._remote_reported:
+                self._remote_reported = True
+                log.warning(
+                    "fmlogger: log_dir %s is not a local folder; Projector files are not written "
+                    "(the embedding_pca/ images are).", self.projector.run_dir,
+                )
+        else:
+            try:
+                self.projector.add(step, embeddings, columns or None)
+            except Exception as err:  # noqa: BLE001
+                self.errors.report(f"writing Projector files to {self.projector.run_dir}", err)
         color_by = columns.get("label", columns.get("predicted"))
         codes, names = _categories(color_by)
         legend = "label" if "label" in columns else "predicted class"
