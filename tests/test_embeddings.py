@@ -33,18 +33,18 @@ def test_callback_writes_projector_entries_and_views_on_schedule(tmp_path):
     model = tiny_cnn()
     callback = FeatureMapCallback(
         tmp_path, x[:2], ["conv2"], max_samples=2, pca_rgb=True,
-        embeddings=["conv1", "conv2"], embedding_data=(x, y), embeddings_every_n_epochs=2, embedding_tsne=True,
+        embeddings=["conv1", "conv2"], embedding_data=(x, y), embeddings_every_n_epochs=2,
     )
     model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[callback])
     assert callback.embedding_steps == [0, 2, 3]  # untrained, every 2nd epoch, and the last
     run = read_run(tmp_path / tags.RUN_SUBDIR)
     for layer in ("conv1", "conv2"):
         assert [e.step for e in run.images[tags.embedding_pca_tag(layer)]] == [0, 2, 3]
-        assert [e.step for e in run.images[tags.embedding_tsne_tag(layer)]] == [0, 2, 3]
         assert run.images[tags.embedding_pca_tag(layer)][0].images.shape == (1, 360, 480, 3)
     assert [e.step for e in run.images[tags.pca_rgb_tag("conv2")]] == [0, 1, 2, 3]
     assert run.images[tags.pca_rgb_tag("conv2")][0].images.shape == (2, 35, 35, 3)  # 5x5 maps, x7 (the first factor reaching min_tile_size 32)
     assert tags.pca_rgb_tag("conv1") not in run.images  # only the logged layers
+    assert not any(tag.startswith(tags.EMBEDDING_TSNE_PREFIX) for tag in run.images)  # t-SNE is opt-in
     config = (tmp_path / tags.RUN_SUBDIR / "projector_config.pbtxt").read_text()
     names = [line.split('"')[1] for line in config.splitlines() if "tensor_name" in line]
     assert names == [f"{layer} @ epoch {e}" for e in (0, 2, 3) for layer in ("conv1", "conv2")]
