@@ -55,6 +55,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
         max_samples: probe samples kept (and images per layer and step).
         probe_seed: when ``probe`` holds more than ``max_samples`` samples, draw them with this
             seed (None: take the first ones). Recorded with the probe's fingerprint in the run.
+        embeddings_every_n_epochs: with ``embeddings=[...]`` and ``embedding_data=...`` among the
+            logger options, write embeddings (Projector + ``embedding_pca/``) after every n-th
+            epoch, at step 0 (untrained) and after the last epoch; steps count epochs.
         **logger_options: any other ``FeatureMapLogger`` option (``normalize``, ``colormap``,
             ``max_channels``, ``channel_order``, ``on_error``, ...), including ``saliency``,
             ``gradcam``, ``activation_max`` and ``explain_settings``; the probe's labels
@@ -75,10 +78,14 @@ class FeatureMapCallback(keras.callbacks.Callback):
         every_n_batches: int | None = None,
         max_samples: int = 4,
         probe_seed: int | None = None,
+        embeddings_every_n_epochs: int = 1,
         **logger_options,
     ):
         super().__init__()
         _check_int("every_n_epochs", every_n_epochs, 1)
+        _check_int("embeddings_every_n_epochs", embeddings_every_n_epochs, 1)
+        self.embeddings_every_n_epochs = embeddings_every_n_epochs
+        self._embedding_steps: list[int] = []
         _check_int("every_n_batches", every_n_batches, 1, allow_none=True)
         self.logger = FeatureMapLogger(log_dir, layers, max_samples=max_samples, **logger_options)
         self.probe = as_probe(probe, max_samples, seed=probe_seed)
@@ -104,6 +111,20 @@ class FeatureMapCallback(keras.callbacks.Callback):
             return
         self._logged_steps.append(step)
 
+    @property
+    def embedding_steps(self) -> list[int]:
+        """The epochs whose embeddings were written so far, in order."""
+        return list(self._embedding_steps)
+
+    def _log_embeddings(self, step: int) -> None:
+        if not self._chief or self.logger.embedding_producer is None or step in self._embedding_steps:
+            return
+        try:
+            if self.logger.log_embeddings(self.model, step):
+                self._embedding_steps.append(step)
+        except Exception as err:  # noqa: BLE001 - the error policy decides
+            self.logger.errors.report(f"logging embeddings at epoch {step}", err)
+
     def on_train_begin(self, logs=None):
         # Resolve layers and trace the pass now, so a wrong layer name fails before epoch 1.
         if self._chief:
@@ -112,6 +133,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
         from fmlogger.board import board_hint
 
         board_hint(self.logger.log_dir, self.params, self.every_n_epochs, self.every_n_batches)
+        if self.logger.embedding_producer is not None:
+            self.logger.embedding_producer.capture_for(self.model)
         if self.every_n_batches:
             optimizer = getattr(self.model, "optimizer", None)
             self._batch_step = int(optimizer.iterations.numpy()) if optimizer is not None else 0
@@ -121,6 +144,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 0 and not self.every_n_batches and 0 not in self._logged_steps:
             self._log(0)
+        if epoch == 0:
+            self._log_embeddings(0)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.every_n_batches:
@@ -129,6 +154,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
                 self._log(self._batch_step)
 
     def on_epoch_end(self, epoch, logs=None):
+        epochs = (self.params or {}).get("epochs")
+        if (epoch + 1) % self.embeddings_every_n_epochs == 0 or epoch + 1 == epochs:
+            self._log_embeddings(epoch + 1)
         if self.every_n_batches:
             return
         step = epoch + 1

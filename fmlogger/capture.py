@@ -387,11 +387,17 @@ class Capture:
         layers: as in ``select_layers``.
         example_inputs: a batch shaped like what will be captured (the probe).
         max_layers: cap for the default layer choice.
+        include_output: also return the model's own (first) output under ``Capture.OUTPUT``.
     """
 
-    def __init__(self, model, layers, example_inputs, *, max_layers: int = DEFAULT_MAX_LAYERS):
+    OUTPUT = "__model_output__"
+
+    def __init__(
+        self, model, layers, example_inputs, *, max_layers: int = DEFAULT_MAX_LAYERS, include_output: bool = False
+    ):
         tf = tensorflow()
         self.model = model
+        self.include_output = include_output
         self.trace_count = 0
         sample = tf.nest.map_structure(lambda a: a[:1], example_inputs)
         check_probe(model, example_inputs)
@@ -436,8 +442,11 @@ class Capture:
             outputs[_call_name(path, index)] = tf.cast(tensor, tf.float32)
 
         with _hooked(self.layers, record):
-            self.model(inputs, training=False)
-        return {name: outputs[name] for name in self.paths if name in outputs}
+            result = self.model(inputs, training=False)
+        if self.include_output and _first_tensor(result) is not None:
+            outputs[self.OUTPUT] = tf.cast(_first_tensor(result), tf.float32)
+        names = self.paths + ([self.OUTPUT] if self.OUTPUT in outputs else [])
+        return {name: outputs[name] for name in names if name in outputs}
 
     def __call__(self, inputs) -> dict[str, np.ndarray]:
         """Runs the pass on ``inputs``; returns ``{layer path: float32 array}``."""

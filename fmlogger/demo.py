@@ -17,6 +17,8 @@ from importlib import resources
 import numpy as np
 
 DEMO_LAYERS = ["conv1", "conv2", "conv3"]
+DEMO_EMBEDDINGS = ["conv3"]
+"""Pooled (global average) per validation digit and written for the Projector every epoch."""
 
 
 def load_digits_32() -> tuple[np.ndarray, np.ndarray]:
@@ -62,10 +64,16 @@ def demo_probe(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     return x[idx], y[idx]
 
 
-def run_demo(logdir: str, epochs: int = 5, *, verbose: int = 1, max_samples: int = 4, seed: int = 0):
+def run_demo(
+    logdir: str, epochs: int = 5, *, verbose: int = 1, max_samples: int = 4, seed: int = 0,
+    embedding_points: int = 360,
+):
     """Trains the demo CNN for ``epochs`` with ``FeatureMapCallback`` and Keras' TensorBoard.
 
-    Writes ``<logdir>/train``, ``<logdir>/validation`` (Keras) and ``<logdir>/feature_maps``.
+    Writes ``<logdir>/train``, ``<logdir>/validation`` (Keras) and ``<logdir>/feature_maps``,
+    which also holds the Projector files: ``conv3`` pooled over ``embedding_points``
+    validation digits at every epoch, with label, predicted class, correctness and a sprite
+    of the digits, plus ``pca_rgb/`` and ``embedding_pca/`` images.
     Returns the Keras ``History``.
     """
     import keras
@@ -80,7 +88,11 @@ def run_demo(logdir: str, epochs: int = 5, *, verbose: int = 1, max_samples: int
     model = build_demo_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     callbacks = [
-        FeatureMapCallback(logdir, demo_probe(x[split:], y[split:], max_samples), DEMO_LAYERS, max_samples=max_samples),
+        FeatureMapCallback(
+            logdir, demo_probe(x[split:], y[split:], max_samples), DEMO_LAYERS, max_samples=max_samples,
+            pca_rgb=True, embeddings=DEMO_EMBEDDINGS,
+            embedding_data=(x[split:][:embedding_points], y[split:][:embedding_points]),
+        ),
         keras.callbacks.TensorBoard(os.fspath(logdir), write_graph=False),
     ]
     return model.fit(

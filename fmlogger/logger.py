@@ -96,6 +96,18 @@ class FeatureMapLogger:
             tags ``activation_max/<layer path>`` (one tiled image per layer).
         explain_settings: an ``fmlogger.explain.ExplainSettings`` (target class, overlay alpha
             and colormap, SmoothGrad/IG/activation-maximization options).
+        pca_rgb: also log ``pca_rgb/<layer>``: each position's channel vector on the layer's
+            first 3 principal components as one RGB image per sample; True for every logged
+            4-D layer, or a list of layer paths.
+        embeddings: layer names/paths/patterns whose outputs are pooled to one vector per sample
+            of ``embedding_data`` and written for TensorBoard's Projector (``log_embeddings``),
+            with an aligned PCA scatter under ``embedding_pca/<layer>``.
+        embedding_data: the embedding set, ``x`` or ``(x, y)`` (or a ``tf.data.Dataset``);
+            labels colour the scatter and go into the Projector's metadata.
+        embedding_pooling: ``"avg"`` (global average, default), ``"max"`` or ``"flatten"``.
+        embedding_max_points: samples of ``embedding_data`` used, at most 100,000.
+        embedding_tsne: also log a t-SNE scatter under ``embedding_tsne/<layer>`` (needs
+            scikit-learn: ``pip install 'fmlogger[tsne]'``).
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it).
@@ -128,13 +140,19 @@ class FeatureMapLogger:
         gradcam=None,
         activation_max=None,
         explain_settings=None,
+        pca_rgb=False,
+        embeddings=None,
+        embedding_data=None,
+        embedding_pooling: str = "avg",
+        embedding_max_points: int = 100_000,
+        embedding_tsne: bool = False,
     ):
         _check_int("max_samples", max_samples, 1)
         _check_int("max_layers", max_layers, 1)
         self.log_dir = _check_log_dir(log_dir)
         from fmlogger.capture import check_layer_specs
 
-        check_layer_specs(layers, allow_empty=bool(saliency or gradcam or activation_max))
+        check_layer_specs(layers, allow_empty=bool(saliency or gradcam or activation_max or embeddings))
         self.layers = layers
         self.max_samples = max_samples
         self.max_layers = max_layers
@@ -171,6 +189,21 @@ class FeatureMapLogger:
         from fmlogger.explain import Explainers
 
         self.explainers = Explainers(saliency, gradcam, activation_max, explain_settings)
+        if not (isinstance(pca_rgb, (bool, str)) or (isinstance(pca_rgb, (list, tuple)) and all(isinstance(p, str) for p in pca_rgb))):
+            raise ValueError(
+                f"pca_rgb must be True, False, or a list of layer paths. Received: pca_rgb={pca_rgb!r}"
+            )
+        self.pca_rgb = pca_rgb
+        self._pca_rgb_renderer = None
+        self.embedding_producer = None
+        if embeddings is not None or embedding_data is not None:
+            from fmlogger.embeddings import EmbeddingProducer
+
+            self.embedding_producer = EmbeddingProducer(
+                embeddings, embedding_data, writer=self.writer, pooling=embedding_pooling,
+                max_points=embedding_max_points, tsne=embedding_tsne, errors=self.errors,
+                data_format=data_format,
+            )
 
     @property
     def run_dir(self) -> str:
@@ -284,6 +317,8 @@ class FeatureMapLogger:
                     "the marker colour and counted in %s.",
                     name, frame.stats["nonfinite"], step, tags.stat_tag(name, "nonfinite"),
                 )
+        if self.pca_rgb:
+            self._write_pca_rgb(arrays, step, data_formats)
         try:
             self.record.after_step(self.writer, step, self.timelines)
         except Exception as err:  # noqa: BLE001 - the error policy decides
@@ -305,6 +340,50 @@ class FeatureMapLogger:
         if isinstance(probe, Probe):
             return self.record.set_probe(probe.x, seed=probe.seed, source=source)
         return self.record.set_probe(probe, source=source)
+    def _write_pca_rgb(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> None:
+        from fmlogger.pca import PCARGBRenderer
+
+        if self._pca_rgb_renderer is None:
+            self._pca_rgb_renderer = PCARGBRenderer(min_size=self.settings.min_tile_size)
+        wanted = None if self.pca_rgb is True else set(
+            [self.pca_rgb] if isinstance(self.pca_rgb, str) else self.pca_rgb
+        )
+        for name, array in arrays.items():
+            if wanted is not None and name not in wanted:
+                continue
+            array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
+            if array.ndim != 4:
+                continue
+            fmt = data_formats.get(name) or "channels_last"
+            channels = array.shape[1] if fmt == "channels_first" else array.shape[-1]
+            try:
+                images, fit = self._pca_rgb_renderer.render(name, array, fmt)
+                ratio = fit.explained_variance_ratio
+                self.writer.image(
+                    tags.pca_rgb_tag(name), images, step,
+                    f"{name}: each position's {channels} channels on the first 3 principal components (R, G, B: {ratio[0]:.0%}, "
+                    f"{ratio[1]:.0%}, {ratio[2]:.0%} of variance), fitted over the probe at this step.",
+                )
+            except Exception as err:  # noqa: BLE001 - the error policy decides
+                self.errors.report(f"PCA RGB of layer '{name}'", err)
+
+    def log_embeddings(self, model, step: int) -> dict[str, np.ndarray]:
+        """Pools the ``embeddings`` layers over ``embedding_data`` and writes them at ``step``.
+
+        Writes the Projector entry ``"<layer> @ epoch <step>"`` (tensor, metadata, sprite) into
+        the run folder and the ``embedding_pca/<layer>`` (and ``embedding_tsne/<layer>``) images.
+
+        Returns:
+            ``{layer path: float32 [N, D]}``, the vectors written.
+
+        Raises:
+            ValueError: when the logger was made without ``embeddings``/``embedding_data``.
+        """
+        if self.embedding_producer is None:
+            raise ValueError(
+                "log_embeddings needs FeatureMapLogger(..., embeddings=[<layer>, ...], embedding_data=x or (x, y))."
+            )
+        return self.embedding_producer.log(model, step)
 
     def flush(self) -> None:
         self.writer.flush()

@@ -66,3 +66,26 @@ def gradcam_tag(layer_path: str) -> str:
 def actmax_tag(layer_path: str) -> str:
     """The activation-maximization tag of a layer: ``activation_max/<layer path>``."""
     return ACTMAX_PREFIX + layer_path
+
+
+PROJECTOR_SUBDIR = "projector"
+"""Folder inside the run folder for the Projector's bundles, metadata and sprite."""
+
+PCA_RGB_PREFIX = "pca_rgb/"
+EMBEDDING_PCA_PREFIX = "embedding_pca/"
+EMBEDDING_TSNE_PREFIX = "embedding_tsne/"
+
+
+def pca_rgb_tag(layer_path: str) -> str:
+    """The PCA-RGB image tag of a layer: ``pca_rgb/<layer path>``."""
+    return PCA_RGB_PREFIX + layer_path
+
+
+def embedding_pca_tag(layer_path: str) -> str:
+    """The aligned PCA scatter tag of an embedding layer: ``embedding_pca/<layer path>``."""
+    return EMBEDDING_PCA_PREFIX + layer_path
+
+
+def embedding_tsne_tag(layer_path: str) -> str:
+    """The t-SNE scatter tag of an embedding layer: ``embedding_tsne/<layer path>``."""
+    return EMBEDDING_TSNE_PREFIX + layer_path
