@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 
 log = logging.getLogger("fmlogger")
 
@@ -15,7 +16,10 @@ ON_ERROR = ("warn", "raise")
 
 
 class ErrorPolicy:
-    """``"warn"``: log each kind of failure once (where + cause) and carry on; ``"raise"``: re-raise."""
+    """``"warn"``: log each kind of failure once (where + cause) and carry on; ``"raise"``: re-raise.
+
+    A kind is the place (numbers such as the step ignored) and the exception type.
+    """
 
     def __init__(self, on_error: str = "warn"):
         if on_error not in ON_ERROR:
@@ -27,7 +31,7 @@ class ErrorPolicy:
         """Raises ``error`` under ``"raise"``; otherwise logs it the first time it is seen."""
         if self.on_error == "raise":
             raise error
-        key = (where, type(error).__name__)
+        key = (re.sub(r"\d+", "#", where), type(error).__name__)  # "step 3" and "step 4": one kind
         if key in self._reported:
             return
         self._reported.add(key)

@@ -171,3 +171,16 @@ def test_undrawable_output_raise_stops_before_training(tmp_path):
     with pytest.raises(UnsupportedOutput, match=r"5-D output of shape \(2, 14, 14, 2, 2\)"):
         _with_volume().fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[callback, counter])
     assert batches == []  # step 0 is logged when epoch 0 begins
+
+
+def test_the_same_failure_at_every_step_is_reported_once(caplog):
+    from fmlogger.errors import ErrorPolicy
+
+    policy = ErrorPolicy("warn")
+    with caplog.at_level(logging.WARNING, logger="fmlogger"):
+        for step in range(5):
+            policy.report(f"flushing step {step} to runs/a", OSError("disk full"))
+        policy.report("flushing step 9 to runs/a", ValueError("other cause"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert "flushing step 0 to runs/a failed" in messages[0] and "OSError: disk full" in messages[0]
