@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._png import encode_png
+from fmlogger._worker import Worker
 from fmlogger.errors import ErrorPolicy
 from fmlogger.probe import as_probe
 from fmlogger.render import Frame, Renderer, RenderSettings, _check_int
@@ -45,6 +47,35 @@ def _check_log_dir(log_dir) -> str:
     return path
 
 
+class PendingFrames(Mapping):
+    """``{layer path: Frame}`` of a step that the background writer may still be rendering.
+
+    Reading it (``frames["conv1"]``, ``len``, iteration) waits for that step to be written;
+    ``done()`` tells without waiting.
+    """
+
+    def __init__(self, future):
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def _frames(self) -> dict:
+        return self._future.result()[0]
+
+    def __getitem__(self, name: str) -> Frame:
+        return self._frames()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._frames())
+
+    def __len__(self) -> int:
+        return len(self._frames())
+
+    def __repr__(self) -> str:
+        return f"PendingFrames({self._frames()!r})" if self.done() else "PendingFrames(<being written>)"
+
+
 class FeatureMapLogger:
     """Captures chosen layers of a model on a batch and writes them to TensorBoard as images.
 
@@ -62,6 +93,12 @@ class FeatureMapLogger:
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
         run_name: the run sub-folder under ``log_dir``.
+        background: render, encode and write each step on a worker thread, so ``log`` returns
+            after the forward pass and the copy to host. ``flush``/``close`` wait for it; errors
+            on the worker reach ``on_error`` at the next ``log``, ``flush`` or ``close``. False
+            does everything inside ``log``.
+        max_pending_steps: steps that may wait for the worker; ``log`` blocks beyond that (so
+            memory stays bounded and no step is dropped).
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it).
@@ -86,8 +123,13 @@ class FeatureMapLogger:
         max_layers: int = 16,
         on_error: str = "warn",
         run_name: str = tags.RUN_SUBDIR,
+        background: bool = True,
+        max_pending_steps: int = 2,
     ):
         _check_int("max_samples", max_samples, 1)
+        _check_int("max_pending_steps", max_pending_steps, 1)
+        if not isinstance(background, bool):
+            raise ValueError(f"background must be True or False. Received: background={background!r}")
         _check_int("max_layers", max_layers, 1)
         self.log_dir = _check_log_dir(log_dir)
         self.layers = layers
@@ -109,6 +151,8 @@ class FeatureMapLogger:
         self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
         self._capture = None
         self._nonfinite_reported: set[str] = set()
+        self.background = background
+        self._worker = Worker(max_pending_steps)
 
     @property
     def run_dir(self) -> str:
@@ -138,8 +182,10 @@ class FeatureMapLogger:
             step: the TensorBoard step.
 
         Returns:
-            ``{layer path: Frame}`` of what was written.
+            ``{layer path: Frame}`` of what was written (with ``background``, a ``PendingFrames``
+            that waits for the worker when read).
         """
+        self._report_finished()
         x = as_probe(inputs, self.max_samples).x
         capture = self.capture_for(model, x)
         try:
@@ -160,23 +206,48 @@ class FeatureMapLogger:
             data_format: overrides the logger's ``data_format`` for these arrays.
 
         Returns:
-            ``{name: Frame}`` of what was written.
+            ``{name: Frame}`` of what was written (with ``background``, a ``PendingFrames``).
+            The arrays are copied before ``log_arrays`` returns: reusing them is safe.
         """
+        self._report_finished()
         fmt = data_format or self.settings.data_format
-        return self._write({name: arrays[name] for name in arrays}, step, {name: fmt for name in arrays})
+        return self._write({name: arrays[name] for name in arrays}, step, {name: fmt for name in arrays}, copy=True)
 
-    def _write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> dict[str, Frame]:
-        frames: dict[str, Frame] = {}
+    def _write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str], *, copy: bool = False):
+        """Takes the arrays to host memory here, then renders and writes them (on the worker)."""
+        host, failures = {}, []
         for name, array in arrays.items():
             try:
-                array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
-                frame = self.renderer.render(name, array, data_formats.get(name))
-                self.writer.image(tags.image_tag(name), frame.images, step, frame.description)
-                for stat in tags.STAT_NAMES:
-                    self.writer.scalar(tags.stat_tag(name, stat), frame.stats[stat], step)
+                value = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
+                host[name] = value.copy() if copy else value
             except Exception as err:  # noqa: BLE001 - the error policy decides
-                self.errors.report(f"logging layer '{name}'", err)
+                failures.append((f"logging layer '{name}'", err))
+        if not self.background:
+            frames, later = self._render_and_write(host, step, dict(data_formats))
+            self._report(failures + later)
+            return frames
+        self._report(failures)
+        return PendingFrames(self._worker.submit(self._render_and_write, host, step, dict(data_formats)))
+
+    def _render_and_write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]):
+        """Renders, encodes and writes one step as one event; returns ``(frames, failures)``.
+
+        Never raises for a layer: failures are returned as ``(where, error)`` for the caller's
+        thread to hand to the error policy.
+        """
+        frames: dict[str, Frame] = {}
+        failures: list[tuple[str, BaseException]] = []
+        images, scalars = [], []
+        for name, array in arrays.items():
+            try:
+                frame = self.renderer.render(name, array, data_formats.get(name))
+                pngs = [encode_png(image) for image in frame.images]
+            except Exception as err:  # noqa: BLE001 - the error policy decides
+                failures.append((f"logging layer '{name}'", err))
                 continue
+            n, height, width = frame.images.shape[:3]
+            images.append((tags.image_tag(name), width, height, pngs, frame.description))
+            scalars.extend((tags.stat_tag(name, stat), frame.stats[stat]) for stat in tags.STAT_NAMES)
             frames[name] = frame
             if frame.stats["nonfinite"] and name not in self._nonfinite_reported:
                 self._nonfinite_reported.add(name)
@@ -186,17 +257,46 @@ class FeatureMapLogger:
                     name, frame.stats["nonfinite"], step, tags.stat_tag(name, "nonfinite"),
                 )
         try:
+            if images or scalars:
+                self.writer.write_step(step, pngs=images, scalars=scalars)
             self.writer.flush()
         except Exception as err:  # noqa: BLE001
-            self.errors.report(f"flushing step {step} to {self.run_dir}", err)
-        return frames
+            failures.append((f"writing step {step} to {self.run_dir}", err))
+        return frames, failures
+
+    def _report(self, failures) -> None:
+        for where, err in failures:
+            self.errors.report(where, err)
+
+    def _collect(self, futures) -> None:
+        """Hands the failures of finished background steps to the error policy, oldest first."""
+        for future in futures:
+            err = future.exception()
+            self._report([("background writing", err)] if err is not None else future.result()[1])
+
+    def _report_finished(self) -> None:
+        self._collect(self._worker.finished())
+
+    @property
+    def pending_steps(self) -> int:
+        """Steps handed to the background writer and not written yet."""
+        return self._worker.pending
 
     def flush(self) -> None:
+        """Waits for the background writer, reports its failures, and flushes the event file."""
+        self._collect(self._worker.wait())
         self.writer.flush()
 
     def close(self) -> None:
-        """Flushes and closes the event file; logging again later opens a new one."""
-        self.writer.close()
+        """Waits for the background writer, closes the event file; logging again opens a new one.
+
+        Failures of the last steps reach the error policy here (after the file is closed).
+        """
+        futures = self._worker.shutdown()
+        try:
+            self.writer.close()
+        finally:
+            self._collect(futures)
 
     def __enter__(self):
         return self
