@@ -26,12 +26,20 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def encode_png(image: np.ndarray, level: int = 1) -> bytes:
+def _deflate(data: np.ndarray, level: int, strategy: int) -> bytes:
+    if strategy == zlib.Z_DEFAULT_STRATEGY:
+        return zlib.compress(data, level)
+    compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
+    return compressor.compress(data) + compressor.flush()
+
+
+def encode_png(image: np.ndarray, level: int = 1, *, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
     """Encodes a uint8 image as PNG bytes.
 
     Args:
         image: uint8 array of shape ``[h, w]`` or ``[h, w, c]`` with c in 1..4.
         level: zlib compression level, 0..9.
+        strategy: zlib strategy (``zlib.Z_DEFAULT_STRATEGY``, ``zlib.Z_RLE``, ...).
 
     Returns:
         The PNG file's bytes.
@@ -51,7 +59,7 @@ def encode_png(image: np.ndarray, level: int = 1) -> bytes:
         (
             _SIGNATURE,
             _chunk(b"IHDR", header),
-            _chunk(b"IDAT", zlib.compress(filtered.tobytes(), level)),
+            _chunk(b"IDAT", _deflate(filtered, level, strategy)),
             _chunk(b"IEND", b""),
         )
     )

@@ -122,19 +122,26 @@ class Frame:
     description: str
 
 
+_FAST_STATS_SIZE = 1 << 20
+
+
 def activation_stats(x: np.ndarray) -> dict:
     """Mean and std of the finite values, fraction exactly zero, and the count of NaN/Inf."""
     x = np.asarray(x)
-    total = np.sum(x, dtype=np.float64) if x.size else np.float64(np.nan)
-    if np.isfinite(total):  # NaN or +-Inf anywhere would make the sum non-finite
-        # Two passes, float64 accumulation, no float64 copy of the whole output.
-        mean = total / x.size
-        centred = np.subtract(x, np.float32(mean), dtype=np.float32).ravel()
-        square_sum = np.einsum("i,i->", centred, centred, dtype=np.float64)
-        shift = np.sum(centred, dtype=np.float64) / x.size  # corrects float32 rounding of mean
+    # Outputs of a million values or more: numpy's pairwise float32 sums over one float32 copy,
+    # ~5x faster than a float64 copy; errors stay near 1e-7 of the values' magnitude.
+    big = x.dtype == np.float32 and x.size >= _FAST_STATS_SIZE
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(x, dtype=np.float32) if big else np.float32(np.nan)
+    if np.isfinite(total):  # NaN or +-Inf anywhere (or float32 overflow) makes the sum non-finite
+        mean = np.float64(total) / x.size
+        centred = np.subtract(x, np.float32(mean), dtype=np.float32)
+        shift = np.float64(centred.sum()) / x.size  # corrects the float32 rounding of the mean
+        np.multiply(centred, centred, out=centred)
+        square_mean = np.float64(centred.sum()) / x.size
         return {
-            "mean": float(mean),
-            "std": float(np.sqrt(max(square_sum / x.size - shift * shift, 0.0))),
+            "mean": float(mean + shift),
+            "std": float(np.sqrt(max(square_mean - shift * shift, 0.0))),
             "zero_fraction": float(np.count_nonzero(x == 0) / x.size),
             "nonfinite": 0,
         }
