@@ -89,7 +89,7 @@ class FeatureMapLogger:
             classes; None picks every layer with a 4-D output (at most ``max_layers``).
         max_samples: images per layer and step (the first samples of the batch).
         normalize, clip_percentile, colormap, max_channels, channel_order, cols, min_tile_size,
-            padding, data_format: see ``fmlogger.RenderSettings``.
+            padding, data_format, max_tile_size: see ``fmlogger.RenderSettings``.
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
         run_name: the run sub-folder under ``log_dir``.
@@ -125,6 +125,7 @@ class FeatureMapLogger:
         run_name: str = tags.RUN_SUBDIR,
         background: bool = True,
         max_pending_steps: int = 2,
+        max_tile_size: int | None = 128,
     ):
         _check_int("max_samples", max_samples, 1)
         _check_int("max_pending_steps", max_pending_steps, 1)
@@ -145,6 +146,7 @@ class FeatureMapLogger:
             min_tile_size=min_tile_size,
             padding=padding,
             data_format=data_format,
+            max_tile_size=max_tile_size,
         )
         self.errors = ErrorPolicy(on_error)
         self.renderer = Renderer(self.settings)

@@ -70,6 +70,9 @@ class RenderSettings:
             this many pixels on their longer side.
         padding: pixels between tiles and around the grid.
         data_format: layout of 3-D/4-D outputs given as arrays; model layers report their own.
+        max_tile_size: larger maps are averaged over integer blocks until their longer side is at
+            most this (a 224x224 map becomes 112x112 at 128), or None to keep every pixel. With
+            ``max_channels=64`` a grid is then at most 8 x 129 + 1 = 1033 px on a side.
     """
 
     normalize: str = "per_map"
@@ -81,6 +84,7 @@ class RenderSettings:
     min_tile_size: int = 32
     padding: int = 1
     data_format: str = "channels_last"
+    max_tile_size: int | None = 128
 
     def __post_init__(self):
         _check_choice("normalize", self.normalize, NORMALIZE_MODES)
@@ -91,6 +95,7 @@ class RenderSettings:
         _check_int("cols", self.cols, 1, allow_none=True)
         _check_int("min_tile_size", self.min_tile_size, 1)
         _check_int("padding", self.padding, 0)
+        _check_int("max_tile_size", self.max_tile_size, 1, allow_none=True)
         if self.clip_percentile is not None and not (0 <= self.clip_percentile < 50):
             raise ValueError(
                 "clip_percentile must be a number in [0, 50) or None. "
@@ -313,8 +318,12 @@ class Renderer:
                 maps = maps[:, chosen[0] : chosen[0] + len(chosen)]  # a view, no copy
             else:
                 maps = maps[:, chosen]
+            shrink = tiling.downscale_factor(maps.shape[2], maps.shape[3], s.max_tile_size)
+            if shrink > 1:
+                maps = tiling.block_mean(maps, shrink)
             scale = tiling.uniform_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
         else:
+            shrink = 1
             chosen = np.arange(0)
             scale = tiling.axis_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
         fixed = self.fixed_range_for(name, maps) if s.normalize == "fixed" else None
@@ -329,7 +338,8 @@ class Renderer:
             stats=stats,
             channels=tuple(int(c) for c in chosen),
             kind=kind,
-            description=_describe(name, activations.shape, kind, chosen, total, s),
+            description=_describe(name, activations.shape, kind, chosen, total, s)
+            + (f" Maps averaged over {shrink}x{shrink} blocks (max_tile_size={s.max_tile_size})." if shrink > 1 else ""),
         )
 
 

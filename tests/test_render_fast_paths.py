@@ -117,3 +117,29 @@ def test_renderer_input_not_modified_and_index_channels_are_a_view(rng):
     frame = Renderer(RenderSettings(max_channels=64, min_tile_size=6)).render("c", x)
     np.testing.assert_array_equal(x, before)
     assert frame.channels == tuple(range(64)) and frame.images.shape == (2, 57, 57, 1)
+
+
+def test_big_maps_are_block_averaged_down_to_max_tile_size():
+    # 6x6 map, max_tile_size=3 -> factor 2: each tile pixel is the mean of a 2x2 block.
+    x = np.arange(36, dtype=np.float32).reshape(1, 6, 6, 1)
+    frame = Renderer(RenderSettings(max_tile_size=3, min_tile_size=1, padding=0)).render("big", x)
+    # Block means: rows (0,1) cols (0,1) -> (0+1+6+7)/4 = 3.5; the means run 3.5, 5.5, 7.5, 15.5, ...,
+    # 31.5, so per_map scaling gives (mean - 3.5) / 28 * 255 + 0.5, floored.
+    means = np.array([[3.5, 5.5, 7.5], [15.5, 17.5, 19.5], [27.5, 29.5, 31.5]], np.float32)
+    expected = np.floor((means - 3.5) / np.float32(28) * 255 + 0.5).astype(np.uint8)
+    assert frame.images.shape == (1, 3, 3, 1)
+    np.testing.assert_array_equal(frame.images[0, :, :, 0], expected)
+    assert "averaged over 2x2 blocks (max_tile_size=3)" in frame.description
+
+
+def test_max_tile_size_none_keeps_every_pixel_and_default_caps_at_128(rng):
+    x = rng.random((1, 300, 260, 2), dtype=np.float32)
+    full = Renderer(RenderSettings(max_tile_size=None, padding=0)).render("a", x)
+    capped = Renderer(RenderSettings(padding=0)).render("a", x)
+    assert full.images.shape == (1, 300, 520, 1)
+    assert capped.images.shape == (1, 100, 172, 1)  # factor ceil(300 / 128) = 3: 100 x 86 tiles
+
+
+def test_max_tile_size_is_validated():
+    with pytest.raises(ValueError, match="max_tile_size must be an integer >= 1 or None. Received: max_tile_size=0"):
+        RenderSettings(max_tile_size=0)
