@@ -8,7 +8,7 @@ layer, ``max_samples=4``, ``max_channels=64``, gray) and with ``colormap="viridi
     normalize    channel choice + normalize + quantize to uint8
     colormap     colour lookup (gray: none)
     tile         grid + nearest-neighbour upscale
-    encode       PNG encoding of the final pixels (zlib level 1, "Up" filter)
+    encode       PNG encoding of the final pixels (zlib level 1, "Up" filter, gray: Z_RLE)
     write        one event with every image and scalar of the step, + flush
     step         ``FeatureMapLogger.log`` with ``background=False`` (all of the above, end to end)
     floor        forward + encode of the same pixels at the same settings
@@ -60,7 +60,6 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
         maps, kind = to_maps(a, capture.data_formats[name])
         chosen = renderer.channels_for(name, maps) if kind == "grid" else None
         maps = maps[:, chosen] if chosen is not None else maps
-        scale = frames[name].images.shape  # only for shapes below
         prepared[name] = maps
     codes = {n: quantized(m, s.normalize) for n, m in prepared.items()}
     pixels = {n: colorize_codes(c, mk, s.colormap) for n, (c, mk) in codes.items()}
@@ -117,7 +116,13 @@ def encoder_table(frames) -> list[list]:
 
     images = [i for f in frames.values() for i in f.images]
     rows = []
-    for label, kwargs in [("level 1 (default)", {}), ("level 1, Z_RLE", {"strategy": zlib.Z_RLE}), ("level 6", {"level": 6})]:
+    choices = [
+        ("level 1, auto (used)", {}),
+        ("level 1, Z_DEFAULT_STRATEGY", {"strategy": zlib.Z_DEFAULT_STRATEGY}),
+        ("level 1, Z_RLE", {"strategy": zlib.Z_RLE}),
+        ("level 6 (zlib default)", {"level": 6}),
+    ]
+    for label, kwargs in choices:
         try:
             encode_png(images[0], **kwargs)
         except TypeError:
