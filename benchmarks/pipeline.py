@@ -120,7 +120,7 @@ def encoder_table(frames) -> list[list]:
         ("level 1, auto (used)", {}),
         ("level 1, Z_DEFAULT_STRATEGY", {"strategy": zlib.Z_DEFAULT_STRATEGY}),
         ("level 1, Z_RLE", {"strategy": zlib.Z_RLE}),
-        ("level 6 (zlib default)", {"level": 6}),
+        ("level 6, Z_DEFAULT_STRATEGY (zlib's default)", {"level": 6, "strategy": zlib.Z_DEFAULT_STRATEGY}),
     ]
     for label, kwargs in choices:
         try:
