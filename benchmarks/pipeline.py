@@ -5,7 +5,7 @@ layer, ``max_samples=4``, ``max_channels=64``, gray) and with ``colormap="viridi
 
     forward      the compiled forward pass of the probe + copy to host (``Capture.__call__``)
     stats        mean/std/zero fraction/NaN count of every output
-    normalize    channel choice + normalize + quantize to uint8
+    normalize    block-average maps over max_tile_size + normalize + quantize to uint8
     colormap     colour lookup (gray: none)
     tile         grid + nearest-neighbour upscale
     encode       PNG encoding of the final pixels (zlib level 1, "Up" filter, gray: Z_RLE)
@@ -61,7 +61,19 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
         chosen = renderer.channels_for(name, maps) if kind == "grid" else None
         maps = maps[:, chosen] if chosen is not None else maps
         prepared[name] = maps
-    codes = {n: quantized(m, s.normalize) for n, m in prepared.items()}
+    shrink = {
+        n: tiling.downscale_factor(m.shape[2], m.shape[3], s.max_tile_size) if frames[n].kind == "grid" else 1
+        for n, m in prepared.items()
+    }
+
+    def normalize_stage():  # block-average big maps (max_tile_size), normalize, quantize
+        return {
+            n: quantized(tiling.block_mean(m, shrink[n]) if shrink[n] > 1 else m, s.normalize)
+            for n, m in prepared.items()
+        }
+
+    codes = normalize_stage()
+    prepared = {n: tiling.block_mean(m, shrink[n]) if shrink[n] > 1 else m for n, m in prepared.items()}
     pixels = {n: colorize_codes(c, mk, s.colormap) for n, (c, mk) in codes.items()}
     scales = {}
     for name, maps in prepared.items():
@@ -79,7 +91,7 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
     fns = {
         "forward": lambda: capture(x),
         "stats": lambda: [activation_stats(a) for a in arrays.values()],
-        "normalize": lambda: [quantized(m, s.normalize) for m in prepared.values()],
+        "normalize": normalize_stage,
         "colormap": lambda: [colorize_codes(c, mk, s.colormap) for c, mk in codes.values()],
         "tile": lambda: [tiling.tile(p, scale=scales[n], cols=s.cols, padding=s.padding, pad_code=pad) for n, (p, pad) in pixels.items()],
         "encode": lambda: [encode_png(i) for f in frames.values() for i in f.images],

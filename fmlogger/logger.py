@@ -125,7 +125,7 @@ class FeatureMapLogger:
         run_name: str = tags.RUN_SUBDIR,
         background: bool = True,
         max_pending_steps: int = 2,
-        max_tile_size: int | None = 128,
+        max_tile_size: int | None = 64,
     ):
         _check_int("max_samples", max_samples, 1)
         _check_int("max_pending_steps", max_pending_steps, 1)

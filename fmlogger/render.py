@@ -71,8 +71,9 @@ class RenderSettings:
         padding: pixels between tiles and around the grid.
         data_format: layout of 3-D/4-D outputs given as arrays; model layers report their own.
         max_tile_size: larger maps are averaged over integer blocks until their longer side is at
-            most this (a 224x224 map becomes 112x112 at 128), or None to keep every pixel. With
-            ``max_channels=64`` a grid is then at most 8 x 129 + 1 = 1033 px on a side.
+            most this (at 64: 128x128 -> 64x64, 224x224 -> 56x56), or None to keep every pixel.
+            With ``max_channels=64`` a grid is then at most 8 x 65 + 1 = 521 px on a side, about
+            the width TensorBoard fits an image card to unless "actual image size" is on.
     """
 
     normalize: str = "per_map"
@@ -84,7 +85,7 @@ class RenderSettings:
     min_tile_size: int = 32
     padding: int = 1
     data_format: str = "channels_last"
-    max_tile_size: int | None = 128
+    max_tile_size: int | None = 64
 
     def __post_init__(self):
         _check_choice("normalize", self.normalize, NORMALIZE_MODES)

@@ -132,12 +132,12 @@ def test_big_maps_are_block_averaged_down_to_max_tile_size():
     assert "averaged over 2x2 blocks (max_tile_size=3)" in frame.description
 
 
-def test_max_tile_size_none_keeps_every_pixel_and_default_caps_at_128(rng):
+def test_max_tile_size_none_keeps_every_pixel_and_default_caps_at_64(rng):
     x = rng.random((1, 300, 260, 2), dtype=np.float32)
     full = Renderer(RenderSettings(max_tile_size=None, padding=0)).render("a", x)
     capped = Renderer(RenderSettings(padding=0)).render("a", x)
     assert full.images.shape == (1, 300, 520, 1)
-    assert capped.images.shape == (1, 100, 172, 1)  # factor ceil(300 / 128) = 3: 100 x 86 tiles
+    assert capped.images.shape == (1, 60, 104, 1)  # factor ceil(300 / 64) = 5: 60 x 52 tiles
 
 
 def test_max_tile_size_is_validated():
