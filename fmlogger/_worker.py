@@ -11,7 +11,8 @@ Example:
     >>> future = worker.submit(sum, [1, 2, 3])
     >>> [f.result() for f in worker.wait()]
     [6]
-    >>> worker.shutdown()
+    >>> worker.shutdown()  # waits for anything still queued, returns those futures
+    []
 """
 
 from __future__ import annotations
