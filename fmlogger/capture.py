@@ -450,7 +450,8 @@ class Capture:
 
     def __call__(self, inputs) -> dict[str, np.ndarray]:
         """Runs the pass on ``inputs``; returns ``{layer path: float32 array}``."""
-        return {name: tensor.numpy() for name, tensor in self._forward(inputs).items()}
+        # np.asarray shares the finished tensor's host buffer (Tensor.numpy() copies it again).
+        return {name: np.asarray(tensor) for name, tensor in self._forward(inputs).items()}
 
 
 def _probe_call(model, sample, layers) -> dict[str, tuple]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._png import encode_png
+from fmlogger._worker import Worker
 from fmlogger.errors import ErrorPolicy
 from fmlogger.probe import as_probe
 from fmlogger.render import Frame, Renderer, RenderSettings, _check_int
@@ -62,6 +64,35 @@ def _check_writable(log_dir: str, run_dir: str) -> None:
         ) from err
 
 
+class PendingFrames(Mapping):
+    """``{layer path: Frame}`` of a step that the background writer may still be rendering.
+
+    Reading it (``frames["conv1"]``, ``len``, iteration) waits for that step to be written;
+    ``done()`` tells without waiting.
+    """
+
+    def __init__(self, future):
+        self._future = future
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def _frames(self) -> dict:
+        return self._future.result()[0]
+
+    def __getitem__(self, name: str) -> Frame:
+        return self._frames()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._frames())
+
+    def __len__(self) -> int:
+        return len(self._frames())
+
+    def __repr__(self) -> str:
+        return f"PendingFrames({self._frames()!r})" if self.done() else "PendingFrames(<being written>)"
+
+
 class FeatureMapLogger:
     """Captures chosen layers of a model on a batch and writes them to TensorBoard as images.
 
@@ -75,7 +106,7 @@ class FeatureMapLogger:
             classes; None picks every layer with a 4-D output (at most ``max_layers``).
         max_samples: images per layer and step (the first samples of the batch).
         normalize, clip_percentile, colormap, max_channels, channel_order, cols, min_tile_size,
-            padding, data_format: see ``fmlogger.RenderSettings``.
+            padding, data_format, max_tile_size: see ``fmlogger.RenderSettings``.
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
         run_name: the run sub-folder under ``log_dir``.
@@ -108,6 +139,13 @@ class FeatureMapLogger:
         embedding_max_points: samples of ``embedding_data`` used, at most 100,000.
         embedding_tsne: also log a t-SNE scatter under ``embedding_tsne/<layer>`` (needs
             scikit-learn: ``pip install 'fmlogger[tsne]'``).
+        background: render, encode and write each step on a worker thread, so ``log`` returns
+            after the forward pass and the copy to host. ``flush``/``close`` wait for it; errors
+            on the worker reach ``on_error`` at the next ``log``, ``flush`` or ``close``. False
+            (and ``on_error="raise"``, so training stops at the failing step) does everything
+            inside ``log``.
+        max_pending_steps: steps that may wait for the worker; ``log`` blocks beyond that (so
+            memory stays bounded and no step is dropped).
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it).
@@ -146,8 +184,14 @@ class FeatureMapLogger:
         embedding_pooling: str = "avg",
         embedding_max_points: int = 100_000,
         embedding_tsne: bool = False,
+        background: bool = True,
+        max_pending_steps: int = 2,
+        max_tile_size: int | None = 64,
     ):
         _check_int("max_samples", max_samples, 1)
+        _check_int("max_pending_steps", max_pending_steps, 1)
+        if not isinstance(background, bool):
+            raise ValueError(f"background must be True or False. Received: background={background!r}")
         _check_int("max_layers", max_layers, 1)
         self.log_dir = _check_log_dir(log_dir)
         from fmlogger.capture import check_layer_specs
@@ -166,6 +210,7 @@ class FeatureMapLogger:
             min_tile_size=min_tile_size,
             padding=padding,
             data_format=data_format,
+            max_tile_size=max_tile_size,
         )
         self.errors = ErrorPolicy(on_error)
         self.renderer = Renderer(self.settings)
@@ -204,6 +249,8 @@ class FeatureMapLogger:
                 max_points=embedding_max_points, tsne=embedding_tsne, errors=self.errors,
                 data_format=data_format,
             )
+        self.background = background and on_error != "raise"  # strict: stop at the failing step
+        self._worker = Worker(max_pending_steps)
 
     @property
     def run_dir(self) -> str:
@@ -247,8 +294,10 @@ class FeatureMapLogger:
                 ``"auto"``; default: the ``y`` of an ``(x, y)`` tuple.
 
         Returns:
-            ``{layer path: Frame}`` of what was written.
+            ``{layer path: Frame}`` of what was written (with ``background``, a ``PendingFrames``
+            that waits for the worker when read).
         """
+        self._report_finished()
         probe = as_probe(inputs, self.max_samples)
         x = probe.x
         self.record_probe(probe, source=inputs)
@@ -283,32 +332,52 @@ class FeatureMapLogger:
             data_format: overrides the logger's ``data_format`` for these arrays.
 
         Returns:
-            ``{name: Frame}`` of what was written.
+            ``{name: Frame}`` of what was written (with ``background``, a ``PendingFrames``).
+            The arrays are copied before ``log_arrays`` returns: reusing them is safe.
         """
+        self._report_finished()
         fmt = data_format or self.settings.data_format
-        return self._write({name: arrays[name] for name in arrays}, step, {name: fmt for name in arrays})
+        return self._write({name: arrays[name] for name in arrays}, step, {name: fmt for name in arrays}, copy=True)
 
-    def _write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> dict[str, Frame]:
+    def _write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str], *, copy: bool = False):
+        """Takes the arrays to host memory here, then renders and writes them (on the worker)."""
+        host, failures = {}, []
+        for name, array in arrays.items():
+            try:
+                value = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
+                host[name] = value.copy() if copy else value
+            except Exception as err:  # noqa: BLE001 - the error policy decides
+                failures.append((f"logging layer '{name}'", err))
+        if not self.background:
+            frames, later = self._render_and_write(host, step, dict(data_formats))
+            self._report(failures + later)
+            return frames
+        self._report(failures)
+        return PendingFrames(self._worker.submit(self._render_and_write, host, step, dict(data_formats)))
+
+    def _render_and_write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]):
+        """Renders, encodes and writes one step as one event; returns ``(frames, failures)``.
+
+        Never raises for a layer: failures are returned as ``(where, error)`` for the caller's
+        thread to hand to the error policy.
+        """
         frames: dict[str, Frame] = {}
+        failures: list[tuple[str, BaseException]] = []
+        images, scalars = [], []
         try:
             self.writer.reopen_if_removed()
         except Exception as err:  # noqa: BLE001 - the error policy decides; the step is still written
-            self.errors.report(f"writing step {step} to {self.run_dir}", err)
+            failures.append((f"writing step {step} to {self.run_dir}", err))
         for name, array in arrays.items():
             try:
-                array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
                 frame = self.renderer.render(name, array, data_formats.get(name))
-                self.writer.image(tags.image_tag(name), frame.images, step, frame.description)
-                for stat in tags.STAT_NAMES:
-                    self.writer.scalar(tags.stat_tag(name, stat), frame.stats[stat], step)
+                pngs = [encode_png(image) for image in frame.images]
             except Exception as err:  # noqa: BLE001 - the error policy decides
-                self.errors.report(f"logging layer '{name}'", err)
+                failures.append((f"logging layer '{name}'", err))
                 continue
-            if self.timelines is not None:
-                try:
-                    self.timelines.add(self.writer, name, frame, step)
-                except Exception as err:  # noqa: BLE001 - the error policy decides
-                    self.errors.report(f"timeline of layer '{name}'", err)
+            n, height, width = frame.images.shape[:3]
+            images.append((tags.image_tag(name), width, height, pngs, frame.description))
+            scalars.extend((tags.stat_tag(name, stat), frame.stats[stat]) for stat in tags.STAT_NAMES)
             frames[name] = frame
             if frame.stats["nonfinite"] and name not in self._nonfinite_reported:
                 self._nonfinite_reported.add(name)
@@ -317,17 +386,46 @@ class FeatureMapLogger:
                     "the marker colour and counted in %s.",
                     name, frame.stats["nonfinite"], step, tags.stat_tag(name, "nonfinite"),
                 )
+        try:
+            if images or scalars:
+                self.writer.write_step(step, pngs=images, scalars=scalars)
+        except Exception as err:  # noqa: BLE001
+            failures.append((f"writing step {step} to {self.run_dir}", err))
+        for name, frame in frames.items():
+            if self.timelines is not None:
+                try:
+                    self.timelines.add(self.writer, name, frame, step)
+                except Exception as err:  # noqa: BLE001 - the error policy decides
+                    failures.append((f"timeline of layer '{name}'", err))
         if self.pca_rgb:
-            self._write_pca_rgb(arrays, step, data_formats)
+            failures += self._write_pca_rgb(arrays, step, data_formats)
         try:
             self.record.after_step(self.writer, step, self.timelines)
         except Exception as err:  # noqa: BLE001 - the error policy decides
-            self.errors.report(f"saving the run state in {self.run_dir}", err)
+            failures.append((f"saving the run state in {self.run_dir}", err))
         try:
             self.writer.flush()
         except Exception as err:  # noqa: BLE001
-            self.errors.report(f"flushing step {step} to {self.run_dir}", err)
-        return frames
+            failures.append((f"flushing step {step} to {self.run_dir}", err))
+        return frames, failures
+
+    def _report(self, failures) -> None:
+        for where, err in failures:
+            self.errors.report(where, err)
+
+    def _collect(self, futures) -> None:
+        """Hands the failures of finished background steps to the error policy, oldest first."""
+        for future in futures:
+            err = future.exception()
+            self._report([("background writing", err)] if err is not None else future.result()[1])
+
+    def _report_finished(self) -> None:
+        self._collect(self._worker.finished())
+
+    @property
+    def pending_steps(self) -> int:
+        """Steps handed to the background writer and not written yet."""
+        return self._worker.pending
 
     def record_probe(self, probe, *, source=None) -> dict:
         """Fingerprints the probe (hash of its bytes, shape, dtype) for the run's state and text summary.
@@ -340,9 +438,12 @@ class FeatureMapLogger:
         if isinstance(probe, Probe):
             return self.record.set_probe(probe.x, seed=probe.seed, source=source)
         return self.record.set_probe(probe, source=source)
-    def _write_pca_rgb(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> None:
+
+    def _write_pca_rgb(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> list:
+        """Writes ``pca_rgb/<layer>`` images; returns the failures as ``(where, error)``."""
         from fmlogger.pca import PCARGBRenderer
 
+        failures = []
         if self._pca_rgb_renderer is None:
             self._pca_rgb_renderer = PCARGBRenderer(min_size=self.settings.min_tile_size)
         wanted = None if self.pca_rgb is True else set(
@@ -365,7 +466,8 @@ class FeatureMapLogger:
                     f"{ratio[1]:.0%}, {ratio[2]:.0%} of variance), fitted over the probe at this step.",
                 )
             except Exception as err:  # noqa: BLE001 - the error policy decides
-                self.errors.report(f"PCA RGB of layer '{name}'", err)
+                failures.append((f"PCA RGB of layer '{name}'", err))
+        return failures
 
     def log_embeddings(self, model, step: int) -> dict[str, np.ndarray]:
         """Pools the ``embeddings`` layers over ``embedding_data`` and writes them at ``step``.
@@ -386,14 +488,23 @@ class FeatureMapLogger:
         return self.embedding_producer.log(model, step)
 
     def flush(self) -> None:
+        """Waits for the background writer, reports its failures, and flushes the event file."""
+        self._collect(self._worker.wait())
         self.writer.flush()
 
     def close(self) -> None:
-        """Flushes and closes the event file; logging again later opens a new one."""
+        """Waits for the background writer, closes the event file; logging again opens a new one.
+
+        Failures of the last steps reach the error policy here (after the file is closed).
+        """
         from fmlogger._claims import release
 
         release(self.run_dir, self)
-        self.writer.close()
+        futures = self._worker.shutdown()
+        try:
+            self.writer.close()
+        finally:
+            self._collect(futures)
 
     def __enter__(self):
         return self

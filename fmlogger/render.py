@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from fmlogger import colormaps, tiling
-from fmlogger.normalize import NORMALIZE_MODES, normalize, value_range
+from fmlogger.normalize import _AXES, NORMALIZE_MODES, normalize, value_range
 
 CHANNEL_ORDERS = ("index", "top_k")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -70,6 +70,10 @@ class RenderSettings:
             this many pixels on their longer side.
         padding: pixels between tiles and around the grid.
         data_format: layout of 3-D/4-D outputs given as arrays; model layers report their own.
+        max_tile_size: larger maps are averaged over integer blocks until their longer side is at
+            most this (at 64: 128x128 -> 64x64, 224x224 -> 56x56), or None to keep every pixel.
+            With ``max_channels=64`` a grid is then at most 8 x 65 + 1 = 521 px on a side, about
+            the width TensorBoard fits an image card to unless "actual image size" is on.
     """
 
     normalize: str = "per_map"
@@ -81,6 +85,7 @@ class RenderSettings:
     min_tile_size: int = 32
     padding: int = 1
     data_format: str = "channels_last"
+    max_tile_size: int | None = 64
 
     def __post_init__(self):
         _check_choice("normalize", self.normalize, NORMALIZE_MODES)
@@ -91,6 +96,7 @@ class RenderSettings:
         _check_int("cols", self.cols, 1, allow_none=True)
         _check_int("min_tile_size", self.min_tile_size, 1)
         _check_int("padding", self.padding, 0)
+        _check_int("max_tile_size", self.max_tile_size, 1, allow_none=True)
         if self.clip_percentile is not None and not (0 <= self.clip_percentile < 50):
             raise ValueError(
                 "clip_percentile must be a number in [0, 50) or None. "
@@ -122,9 +128,29 @@ class Frame:
     description: str
 
 
+_FAST_STATS_SIZE = 1 << 20
+
+
 def activation_stats(x: np.ndarray) -> dict:
     """Mean and std of the finite values, fraction exactly zero, and the count of NaN/Inf."""
     x = np.asarray(x)
+    # Outputs of a million values or more: numpy's pairwise float32 sums over one float32 copy,
+    # ~5x faster than a float64 copy; errors stay near 1e-7 of the values' magnitude.
+    big = x.dtype == np.float32 and x.size >= _FAST_STATS_SIZE
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(x, dtype=np.float32) if big else np.float32(np.nan)
+    if np.isfinite(total):  # NaN or +-Inf anywhere (or float32 overflow) makes the sum non-finite
+        mean = np.float64(total) / x.size
+        centred = np.subtract(x, np.float32(mean), dtype=np.float32)
+        shift = np.float64(centred.sum()) / x.size  # corrects the float32 rounding of the mean
+        np.multiply(centred, centred, out=centred)
+        square_mean = np.float64(centred.sum()) / x.size
+        return {
+            "mean": float(mean + shift),
+            "std": float(np.sqrt(max(square_mean - shift * shift, 0.0))),
+            "zero_fraction": float(np.count_nonzero(x == 0) / x.size),
+            "nonfinite": 0,
+        }
     finite = np.isfinite(x)
     nonfinite = int(finite.size - np.count_nonzero(finite))
     values = x if nonfinite == 0 else x[finite]
@@ -180,6 +206,72 @@ def quantize(unit: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         codes = np.floor(unit * 255 + 0.5)
     return np.where(np.isnan(unit), NONFINITE_CODE, codes).astype(np.uint16)
+
+
+def quantized(
+    maps: np.ndarray,
+    mode: str,
+    *,
+    clip_percentile: float | None = None,
+    fixed_range: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``quantize(normalize(maps, ...))`` as uint8 codes, plus the mask of non-finite inputs.
+
+    Same pixel values as the two-step form (the same float32 operations in the same order),
+    done in place with about a third of the passes over memory when every value is finite.
+
+    Returns:
+        ``(codes, mask)``: uint8 ``[n, k, h, w]`` in 0..255, and a bool mask of NaN/Inf inputs
+        (their codes are 0), or None when there are none.
+    """
+    x = np.asarray(maps, dtype=np.float32)
+    if clip_percentile or mode not in ("per_map", "per_layer", "fixed"):
+        codes = quantize(normalize(x, mode, clip_percentile=clip_percentile, fixed_range=fixed_range))
+        mask = codes == NONFINITE_CODE
+        return np.where(mask, 0, codes).astype(np.uint8), (mask if mask.any() else None)
+    if mode == "fixed":
+        if fixed_range is None:
+            raise ValueError("normalize='fixed' needs fixed_range=(low, high).")
+        lo, hi = (np.float32(v) for v in fixed_range)
+        finite = bool(np.isfinite(x).all())
+    else:
+        lo = x.min(axis=_AXES[mode], keepdims=True)  # NaN and +-Inf show up in min or max
+        hi = x.max(axis=_AXES[mode], keepdims=True)
+        finite = bool(np.isfinite(lo).all() and np.isfinite(hi).all())
+    if not finite:
+        codes = quantize(normalize(x, mode, fixed_range=fixed_range))
+        mask = codes == NONFINITE_CODE
+        return np.where(mask, 0, codes).astype(np.uint8), mask
+    span = hi - lo
+    out = np.subtract(x, lo, dtype=np.float32)
+    if mode == "fixed":
+        if span > 0:
+            out /= span
+        else:
+            out[...] = 0
+        np.clip(out, 0, 1, out=out)
+    else:  # lo <= x <= hi, so (x - lo) / span is already in [0, 1]; constant maps give x - lo == 0
+        out /= np.where(span > 0, span, np.float32(1))
+    out *= 255
+    out += 0.5
+    np.floor(out, out=out)
+    return out.astype(np.uint8), None
+
+
+def colorize_codes(codes: np.ndarray, mask: np.ndarray | None, colormap: str) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 codes (+ non-finite mask) -> pixels and the padding colour.
+
+    Returns ``(pixels, pad)``: ``gray`` without non-finite values stays one channel
+    (``pixels`` is ``codes`` itself, shape unchanged); otherwise RGB ``[..., 3]``.
+    """
+    if colormap == "gray" and mask is None:
+        return codes, np.uint8(colormaps.pad_color("gray")[0])
+    table = np.ascontiguousarray(colormaps.lookup_table(colormap)).view(np.dtype((np.void, 3)))[:, 0]
+    pixels = np.take(table, codes)  # one 3-byte item per pixel: ~5x faster than table[codes]
+    pixels = pixels.view(np.uint8).reshape(codes.shape + (3,))
+    if mask is not None:
+        pixels[mask] = colormaps.nonfinite_color(colormap)
+    return pixels, np.asarray(colormaps.pad_color(colormap), dtype=np.uint8)
 
 
 class Renderer:
@@ -244,21 +336,32 @@ class Renderer:
         total = maps.shape[1]
         if kind == "grid":
             chosen = self.channels_for(name, maps)
-            maps = maps[:, chosen] if len(chosen) < maps.shape[1] or np.any(np.diff(chosen) != 1) else maps
+            if len(chosen) and np.array_equal(chosen, np.arange(chosen[0], chosen[0] + len(chosen))):
+                maps = maps[:, chosen[0] : chosen[0] + len(chosen)]  # a view, no copy
+            else:
+                maps = maps[:, chosen]
+            shrink = tiling.downscale_factor(maps.shape[2], maps.shape[3], s.max_tile_size)
+            if shrink > 1:
+                maps = tiling.block_mean(maps, shrink)
             scale = tiling.uniform_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
         else:
+            shrink = 1
             chosen = np.arange(0)
             scale = tiling.axis_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
         fixed = self.fixed_range_for(name, maps) if s.normalize == "fixed" else None
-        unit = normalize(maps, s.normalize, clip_percentile=s.clip_percentile, fixed_range=fixed)
-        codes = tiling.tile(quantize(unit), scale=scale, cols=s.cols, padding=s.padding, pad_code=PAD_CODE)
-        images = colorize(codes, s.colormap)
+        # Colours are looked up on the small maps, then tiled and upscaled in one copy.
+        codes, mask = quantized(maps, s.normalize, clip_percentile=s.clip_percentile, fixed_range=fixed)
+        pixels, pad = colorize_codes(codes, mask, s.colormap)
+        images = tiling.tile(pixels, scale=scale, cols=s.cols, padding=s.padding, pad_code=pad)
+        if images.ndim == 3:
+            images = images[..., None]
         return Frame(
             images=images,
             stats=stats,
             channels=tuple(int(c) for c in chosen),
             kind=kind,
-            description=_describe(name, activations.shape, kind, chosen, total, s),
+            description=_describe(name, activations.shape, kind, chosen, total, s)
+            + (f" Maps averaged over {shrink}x{shrink} blocks (max_tile_size={s.max_tile_size})." if shrink > 1 else ""),
         )
 
 

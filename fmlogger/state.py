@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 
 import numpy as np
 
@@ -37,6 +38,7 @@ from fmlogger import tags
 log = logging.getLogger("fmlogger")
 
 _CHANNEL_KEYS = ("channel_order", "max_channels")
+_SAVE_LOCK = threading.Lock()
 _RANGE_KEYS = ("normalize", "clip_percentile")
 
 
@@ -117,7 +119,7 @@ def save_state(run_dir: str, state: dict) -> None:
             f.write(text)
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
@@ -268,11 +270,12 @@ class RunRecord:
             self._info_written = True
         text = json.dumps(self.state, sort_keys=True)
         if text != self._last_written:
-            on_disk = load_state(self.run_dir) or {}
-            merged = dict(self.state)
-            for key in ("layers", "timelines"):
-                merged[key] = {**(on_disk.get(key) or {}), **self.state[key]}
-            save_state(self.run_dir, merged)
+            with _SAVE_LOCK:  # loggers of one process (each with its writer thread) share the file
+                on_disk = load_state(self.run_dir) or {}
+                merged = dict(self.state)
+                for key in ("layers", "timelines"):
+                    merged[key] = {**(on_disk.get(key) or {}), **self.state[key]}
+                save_state(self.run_dir, merged)
             self._last_written = text
 
     def _warn_changed_settings(self, layers: dict) -> None:

@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import os
+import threading
+from typing import Iterable
 
 import numpy as np
 
@@ -29,17 +31,20 @@ class SummaryWriter:
         self._writer = None
         self.event_file: str | None = None
         """The event file this writer appends to (None before the first write or when unknown)."""
+        self._lock = threading.Lock()  # the logger's worker thread and the caller may both write
+        self._metadata: dict[tuple[str, str, str], bytes] = {}
 
     def _get(self):
-        if self._writer is None:
-            tf = tensorflow()
-            os.makedirs(self.run_dir, exist_ok=True)
-            before = set(os.listdir(self.run_dir)) if "://" not in self.run_dir else set()
-            self._writer = tf.summary.create_file_writer(self.run_dir)
-            if "://" not in self.run_dir:
-                new = [n for n in set(os.listdir(self.run_dir)) - before if ".tfevents." in n]
-                self.event_file = os.path.join(self.run_dir, new[0]) if len(new) == 1 else None
-        return self._writer
+        with self._lock:
+            if self._writer is None:
+                tf = tensorflow()
+                os.makedirs(self.run_dir, exist_ok=True)
+                before = set(os.listdir(self.run_dir)) if "://" not in self.run_dir else set()
+                self._writer = tf.summary.create_file_writer(self.run_dir)
+                if "://" not in self.run_dir:
+                    new = [n for n in set(os.listdir(self.run_dir)) - before if ".tfevents." in n]
+                    self.event_file = os.path.join(self.run_dir, new[0]) if len(new) == 1 else None
+            return self._writer
 
     def reopen_if_removed(self) -> None:
         """Starts a new event file when the current one (or its folder) was deleted mid-run.
@@ -89,13 +94,83 @@ class SummaryWriter:
         with self._get().as_default():
             tf.summary.text(tag, text, step=step)
 
+    def write_step(
+        self,
+        step: int,
+        *,
+        images: Iterable[tuple[str, np.ndarray, str]] = (),
+        scalars: Iterable[tuple[str, float]] = (),
+        pngs: Iterable[tuple[str, int, int, list, str]] = (),
+    ) -> int:
+        """Writes many image and scalar summaries of one step as one event (one TensorFlow op).
+
+        What TensorBoard reads back is the same as from ``image`` and ``scalar`` (same tensors,
+        same plugin metadata); only the per-call overhead is gone (``tf.summary.scalar`` costs
+        ~0.5 ms per call in eager mode, 20 calls per step for 5 layers).
+
+        Args:
+            step: the TensorBoard step.
+            images: ``(tag, uint8 images [n, h, w, c], description)`` triples, encoded here.
+            scalars: ``(tag, value)`` pairs.
+            pngs: already encoded images: ``(tag, width, height, [png bytes, ...], description)``.
+
+        Returns:
+            The size in bytes of the serialized summary written.
+
+        Example:
+            >>> writer.write_step(3, images=[("feature_maps/conv1", grid, "")],   # doctest: +SKIP
+            ...                   scalars=[("feature_map_stats/conv1/mean", 0.4)])
+        """
+        encoded = [
+            (tag, int(array.shape[2]), int(array.shape[1]), [encode_png(a) for a in array], description)
+            for tag, array, description in images
+        ]
+        data = self.serialize(encoded + list(pngs), scalars)
+        tf = tensorflow()
+        with self._get().as_default():
+            tf.summary.experimental.write_raw_pb(tf.constant(data), step=step)
+        return len(data)
+
+    def serialize(self, pngs, scalars) -> bytes:
+        """One serialized ``Summary`` proto holding image (``pngs`` as in ``write_step``) and scalar values."""
+        from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+        summary = summary_pb2.Summary()
+        for tag, width, height, blobs, description in pngs:
+            value = summary.value.add(tag=tag)
+            value.metadata.MergeFromString(self._plugin_metadata("images", tag, description))
+            value.tensor.dtype = types_pb2.DT_STRING
+            value.tensor.tensor_shape.dim.add(size=len(blobs) + 2)
+            value.tensor.string_val.extend([str(width).encode(), str(height).encode(), *blobs])
+        scalar_shape = tensor_shape_pb2.TensorShapeProto()
+        for tag, number in scalars:
+            value = summary.value.add(tag=tag)
+            value.metadata.MergeFromString(self._plugin_metadata("scalars", tag, ""))
+            value.tensor.CopyFrom(
+                tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=scalar_shape, float_val=[float(number)])
+            )
+        return summary.SerializeToString()
+
+    def _plugin_metadata(self, plugin: str, tag: str, description: str) -> bytes:
+        key = (plugin, tag, description)
+        if key not in self._metadata:
+            if plugin == "images":
+                from tensorboard.plugins.image import metadata
+            else:
+                from tensorboard.plugins.scalar import metadata
+            display = tag if plugin == "images" else None
+            proto = metadata.create_summary_metadata(display_name=display, description=description)
+            self._metadata[key] = proto.SerializeToString()
+        return self._metadata[key]
+
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
 
     def close(self) -> None:
         """Flushes and closes; a later write opens a new event file in the same folder."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-            self.event_file = None
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+                self.event_file = None

@@ -8,6 +8,7 @@ draw (a 5-D Conv3D output: that layer is skipped, the others are logged).
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 
 import numpy as np
@@ -99,10 +100,13 @@ def test_run_folder_removed_mid_run_warn_recreates_and_goes_on(tmp_path, caplog)
     run = read_run(log_dir / tags.RUN_SUBDIR)
     assert image_steps(run, "feature_maps/conv1") == [3, 4]
     [warning] = _warnings(caplog)
-    assert warning.startswith(
-        f"fmlogger: writing step 3 to {log_dir / tags.RUN_SUBDIR} failed and is skipped: FileNotFoundError: "
-        f"the run folder (with its event file) {log_dir / tags.RUN_SUBDIR}/events.out.tfevents."
-    )
+    # "the event file" when the background writer's state save re-created the folder first
+    assert re.match(
+        re.escape(f"fmlogger: writing step 3 to {log_dir / tags.RUN_SUBDIR} failed and is skipped: FileNotFoundError: ")
+        + r"the (run folder \(with its event file\)|event file) "
+        + re.escape(f"{log_dir / tags.RUN_SUBDIR}/events.out.tfevents."),
+        warning,
+    ), warning
     assert "was removed while training; the steps it held are gone. Writing from this step on to a new " in warning
 
 

@@ -187,6 +187,8 @@ def test_loggers_sharing_a_run_folder_keep_each_others_layers(tmp_path):
     first.log_arrays({"a": first_step_maps()}, 0)
     second.log_arrays({"b": first_step_maps()}, 0)
     first.log_arrays({"a": first_step_maps()}, 1)
+    first.flush()
+    second.flush()
     layers = load_state(first.run_dir)["layers"]
     assert layers["a"]["channels"] == [5, 2, 0] and layers["a"]["settings"]["channel_order"] == "top_k"
     assert layers["b"]["channels"] == [0, 1, 2] and layers["b"]["settings"]["channel_order"] == "index"
