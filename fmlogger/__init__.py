@@ -22,6 +22,10 @@ _LAZY = {
     "Saliency": "fmlogger.saliency",
     "ActivationMaximizer": "fmlogger.actmax",
     "ExplainSettings": "fmlogger.explain",
+    "layer_paths": "fmlogger.capture",
+    "read_run": "fmlogger.reader",
+    "export_run": "fmlogger.export",
+    "compare_runs": "fmlogger.compare",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

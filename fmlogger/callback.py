@@ -83,18 +83,18 @@ class FeatureMapCallback(keras.callbacks.Callback):
     ):
         super().__init__()
         _check_int("every_n_epochs", every_n_epochs, 1)
-        _check_int("embeddings_every_n_epochs", embeddings_every_n_epochs, 1)
-        self.embeddings_every_n_epochs = embeddings_every_n_epochs
-        self._embedding_steps: list[int] = []
         _check_int("every_n_batches", every_n_batches, 1, allow_none=True)
+        _check_int("embeddings_every_n_epochs", embeddings_every_n_epochs, 1)
         self.logger = FeatureMapLogger(log_dir, layers, max_samples=max_samples, **logger_options)
         self.probe = as_probe(probe, max_samples, seed=probe_seed)
         self.logger.record_probe(self.probe, source=self.probe.x)
         self.every_n_epochs = every_n_epochs
         self.every_n_batches = every_n_batches
+        self.embeddings_every_n_epochs = embeddings_every_n_epochs
         self._chief = is_chief()
         self._batch_step = 0
         self._logged_steps: list[int] = []
+        self._embedding_steps: list[int] = []
 
     @property
     def logged_steps(self) -> list[int]:
@@ -154,14 +154,11 @@ class FeatureMapCallback(keras.callbacks.Callback):
                 self._log(self._batch_step)
 
     def on_epoch_end(self, epoch, logs=None):
-        epochs = (self.params or {}).get("epochs")
-        if (epoch + 1) % self.embeddings_every_n_epochs == 0 or epoch + 1 == epochs:
-            self._log_embeddings(epoch + 1)
-        if self.every_n_batches:
-            return
         step = epoch + 1
         last = step == (self.params or {}).get("epochs")
-        if step % self.every_n_epochs == 0 or last:
+        if step % self.embeddings_every_n_epochs == 0 or last:
+            self._log_embeddings(step)
+        if not self.every_n_batches and (step % self.every_n_epochs == 0 or last):
             self._log(step)
 
     def on_train_end(self, logs=None):

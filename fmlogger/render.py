@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Sequence
 
 import numpy as np
@@ -32,7 +31,6 @@ from fmlogger.normalize import _AXES, NORMALIZE_MODES, normalize, value_range
 CHANNEL_ORDERS = ("index", "top_k")
 DATA_FORMATS = ("channels_last", "channels_first")
 NONFINITE_CODE = 256
-PAD_CODE = 257
 
 
 class UnsupportedOutput(ValueError):
@@ -185,20 +183,6 @@ def to_maps(x: np.ndarray, data_format: str = "channels_last") -> tuple[np.ndarr
         f"output of shape {x.shape} has rank {x.ndim}; only rank 2 (units), 3 (sequences) "
         "and 4 (feature maps) can be drawn."
     )
-
-
-def colorize(codes: np.ndarray, colormap: str) -> np.ndarray:
-    """Turns codes (0..255 data, ``NONFINITE_CODE``, ``PAD_CODE``) into uint8 pixels ``[..., c]``.
-
-    ``gray`` stays 1-channel unless a non-finite marker is present; colormaps give RGB.
-    """
-    table = np.empty((258, 3), dtype=np.uint8)
-    table[:256] = colormaps.lookup_table(colormap)
-    table[NONFINITE_CODE] = colormaps.nonfinite_color(colormap)
-    table[PAD_CODE] = colormaps.pad_color(colormap)
-    if colormap == "gray" and not np.any(codes == NONFINITE_CODE):
-        return table[:, :1][codes]
-    return table[codes]
 
 
 def quantize(unit: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fmlogger import colormaps
-from fmlogger.render import RenderSettings, Renderer, UnsupportedOutput, colorize, quantize
+from fmlogger.render import RenderSettings, Renderer, UnsupportedOutput, colorize_codes, quantize
 
 
 def test_grid_geometry_and_golden_pixels():
@@ -68,10 +68,10 @@ def test_nonfinite_pixels_get_the_marker_colour_and_are_counted():
 
 @pytest.mark.parametrize("name", colormaps.COLORMAPS)
 def test_colormaps_are_lookup_tables(name):
-    codes = np.array([[0, 128, 255]], np.uint16)
-    pixels = colorize(codes, name)
+    codes = np.array([[0, 128, 255]], np.uint8)
+    pixels, _ = colorize_codes(codes, None, name)
     table = colormaps.lookup_table(name)
-    expected = table[[0, 128, 255]][:, :1] if name == "gray" else table[[0, 128, 255]]
+    expected = table[[0, 128, 255]][:, 0] if name == "gray" else table[[0, 128, 255]]
     np.testing.assert_array_equal(pixels[0], expected)
     assert table.shape == (256, 3) and table.dtype == np.uint8
     assert colormaps.nonfinite_color(name) not in {tuple(row) for row in table}

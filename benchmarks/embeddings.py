@@ -1,6 +1,6 @@
 """Measures the embedding path's costs (medians; run side by side in one process).
 
-    PYTHONPATH=. python tools/bench_embeddings.py
+    python benchmarks/embeddings.py
 
 1. one logging step on the demo model: feature maps alone, + PCA RGB; log_embeddings (360 points
    of conv3) and its parts;
