@@ -27,7 +27,7 @@ def _demo(args) -> int:
     print(f"    tensorboard --logdir {shlex.quote(args.logdir)}\n")
     print("then the Images tab (scalars of the feature maps are under feature_map_stats/).")
     print("The Projector tab (pick it under the tab menu's 'Inactive' list if it is not shown) has")
-    print("'conv3 @ epoch N' for every epoch: colour by label, predicted or correct; the sprite shows the digits.")
+    print("'embedding @ epoch N' for every epoch: colour by label, predicted or correct; the sprite shows the digits.")
     return 0
 
 

@@ -17,7 +17,7 @@ from importlib import resources
 import numpy as np
 
 DEMO_LAYERS = ["conv1", "conv2", "conv3"]
-DEMO_EMBEDDINGS = ["conv3"]
+DEMO_EMBEDDINGS = ["embedding"]
 """Pooled (global average) per validation digit and written for the Projector every epoch."""
 
 
@@ -40,7 +40,10 @@ def load_digits_32() -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_demo_model():
-    """conv1(16) -> pool -> conv2(32) -> pool -> conv3(64) -> flatten -> dense(10): ~98% in 4 epochs."""
+    """conv1(16) -> pool -> conv2(32) -> pool -> conv3(64) -> flatten -> embedding(64) -> dense(10).
+
+    About 97% validation accuracy after 3-5 epochs; ``embedding`` is what the Projector shows.
+    """
     import keras
 
     return keras.Sequential(
@@ -52,6 +55,7 @@ def build_demo_model():
             keras.layers.MaxPooling2D(name="pool2"),
             keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv3"),
             keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(64, activation="relu", name="embedding"),
             keras.layers.Dense(10, activation="softmax", name="classifier"),
         ],
         name="digits_cnn",
@@ -71,7 +75,7 @@ def run_demo(
     """Trains the demo CNN for ``epochs`` with ``FeatureMapCallback`` and Keras' TensorBoard.
 
     Writes ``<logdir>/train``, ``<logdir>/validation`` (Keras) and ``<logdir>/feature_maps``,
-    which also holds the Projector files: ``conv3`` pooled over ``embedding_points``
+    which also holds the Projector files: the 64-D ``embedding`` layer over ``embedding_points``
     validation digits at every epoch, with label, predicted class, correctness and a sprite
     of the digits, plus ``pca_rgb/`` and ``embedding_pca/`` images.
     Returns the Keras ``History``.

@@ -3,6 +3,7 @@
 Needs Chromium (Debian: `apt-get install chromium`). Usage:
 
     python scripts/screenshot.py --out docs/tensorboard-images.png [--epochs 5]
+    python scripts/screenshot.py --out docs/tensorboard-projector.png --tab projector --tag-filter ""
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--tab", default="images", help="TensorBoard dashboard to shoot")
     parser.add_argument("--size", default="1400,1100", help="window size W,H")
+    parser.add_argument("--tag-filter", default="feature_maps%2Fconv1", help="TensorBoard tag filter (URL-encoded)")
     args = parser.parse_args()
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not browser:
@@ -62,7 +64,7 @@ def main() -> int:
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--hide-scrollbars", f"--user-data-dir={profile}", f"--window-size={args.size}",
              "--virtual-time-budget=15000", f"--screenshot={os.path.abspath(args.out)}",
-             f"http://127.0.0.1:{port}/?darkMode=false#{args.tab}&_smoothingWeight=0"],
+             f"http://127.0.0.1:{port}/?darkMode=false#{args.tab}&tagFilter={args.tag_filter}"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
         )
     finally:

@@ -160,12 +160,12 @@ def test_demo_shows_embeddings_in_the_projector(tmp_path):
     run_dir = tmp_path / tags.RUN_SUBDIR
     config = (run_dir / "projector_config.pbtxt").read_text()
     names = [line.split('"')[1] for line in config.splitlines() if "tensor_name" in line]
-    assert names == ["conv3 @ epoch 0", "conv3 @ epoch 1"]
+    assert names == ["embedding @ epoch 0", "embedding @ epoch 1"]
     assert config.count('image_path: "projector/sprite.png"') == 2
     metadata = (run_dir / "projector" / "metadata-1.tsv").read_text().splitlines()
     assert metadata[0] == "label\tpredicted\tcorrect" and len(metadata) == 361
     sprite = decode_png((run_dir / "projector" / "sprite.png").read_bytes())
     assert sprite.shape == (19 * 32, 19 * 32, 1)  # 360 digits: 19 columns of 32 px
     run = read_run(run_dir)
-    assert [e.step for e in run.images[tags.embedding_pca_tag("conv3")]] == [0, 1]
+    assert [e.step for e in run.images[tags.embedding_pca_tag("embedding")]] == [0, 1]
     assert [e.step for e in run.images[tags.pca_rgb_tag("conv1")]] == [0, 1]
