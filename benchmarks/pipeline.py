@@ -44,8 +44,8 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
     from fmlogger.logger import FeatureMapLogger
     from fmlogger.render import activation_stats, colorize_codes, quantized, to_maps
 
-    sync = FeatureMapLogger(os.path.join(tmp, f"sync-{colormap}"), colormap=colormap, background=False)
-    bg = FeatureMapLogger(os.path.join(tmp, f"bg-{colormap}"), colormap=colormap)
+    sync = FeatureMapLogger(os.path.join(tmp, f"{model.name}-sync-{colormap}"), colormap=colormap, background=False)
+    bg = FeatureMapLogger(os.path.join(tmp, f"{model.name}-bg-{colormap}"), colormap=colormap)
     x = x[: sync.max_samples]
     sync.log(model, x, 0)  # resolves layers, traces the pass, fixes channel choices
     bg.log(model, x, 0)

@@ -171,7 +171,7 @@ class FeatureMapLogger:
         on_error: str = "warn",
         run_name: str = tags.RUN_SUBDIR,
         timeline: bool = True,
-        timeline_max_rows: int = 64,
+        timeline_max_rows: int = 32,
         timeline_max_channels: int | None = 16,
         resume: bool = True,
         saliency=None,

@@ -180,7 +180,7 @@ class Timeline:
             newest are kept.
     """
 
-    def __init__(self, max_rows: int = 64):
+    def __init__(self, max_rows: int = 32):
         if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 2:
             raise ValueError(
                 f"timeline_max_rows must be an integer >= 2. Received: timeline_max_rows={max_rows!r}"
@@ -255,7 +255,7 @@ class TimelineLog:
         self,
         settings,
         *,
-        max_rows: int = 64,
+        max_rows: int = 32,
         max_channels: int | None = 16,
         run_dir: str | None = None,
         saved: dict | None = None,
