@@ -176,7 +176,9 @@ def test_multi_input_probe_mismatch(probe, fragment, tmp_path):
     assert batches == []
 
 
-def test_probe_mismatch_for_subclassed_model_says_what_failed(tmp_path):
+
+def _unbuilt_subclassed_net():
+    """A subclassed model named 'net' with a layer 'conv', not built yet."""
     import keras
 
     class Net(keras.Model):
@@ -190,6 +192,10 @@ def test_probe_mismatch_for_subclassed_model_says_what_failed(tmp_path):
 
     model = Net()
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+def test_probe_mismatch_for_subclassed_model_says_what_failed(tmp_path):
+    model = _unbuilt_subclassed_net()
     error, batches = _fit_error(model, np.zeros((2, 16, 16), np.float32), ["conv"], tmp_path)
     message = str(error)
     assert message.startswith(
@@ -229,19 +235,7 @@ def test_unwritable_log_dir_names_path_and_os_error(tmp_path):
 
 def test_layers_resolved_only_when_model_is_known(tmp_path):
     """An unbuilt subclassed model: layer names are checked at train begin, against the real model."""
-    import keras
-
-    class Net(keras.Model):
-        def __init__(self):
-            super().__init__(name="net")
-            self.conv = keras.layers.Conv2D(2, 3, name="conv")
-            self.out = keras.layers.Dense(2, activation="softmax")
-
-        def call(self, x):
-            return self.out(keras.ops.mean(self.conv(x), axis=(1, 2)))
-
-    model = Net()
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model = _unbuilt_subclassed_net()
     error, batches = _fit_error(model, tiny_data(2)[0], ["cnv"], tmp_path)
     assert "layers=['cnv'] (name) matches no layer of model 'net'. Did you mean 'conv'?" in str(error)
     assert batches == [] and _no_images(tmp_path)
