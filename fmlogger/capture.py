@@ -406,12 +406,14 @@ class Capture:
                 # Builds an unbuilt model (subclassed, Sequential without Input) and checks that the
                 # probe fits one that has no symbolic graph to compare with.
                 shapes = _probe_call(model, sample, None if layers is None else [])
-            if layers is None:
+            if layers is None:  # the pass over every layer also gave the chosen ones' shapes
                 ranks = {p.split("#")[0]: len(s) for p, s in shapes.items()}
                 self.layers = select_layers(model, None, output_ranks=ranks, max_layers=max_layers)
+                chosen = {path for path, _ in self.layers}
+                self.shapes = {name: shape for name, shape in shapes.items() if name.split("#")[0] in chosen}
             else:
                 self.layers = select_layers(model, layers, max_layers=max_layers)
-            self.shapes = _probe_call(model, sample, self.layers)
+                self.shapes = _probe_call(model, sample, self.layers)
         self.paths = list(self.shapes)
         self.data_formats = {
             name: getattr(dict(self.layers)[name.split("#")[0]], "data_format", None) or "channels_last"
