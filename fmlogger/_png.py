@@ -34,6 +34,30 @@ def _deflate(data: np.ndarray, level: int, strategy: int) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
+def _filtered_rows(rows: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """PNG "Up"-filtered scanlines of ``rows`` ``[h, w*c]``; ``previous`` is the row above the first."""
+    filtered = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
+    filtered[:, 0] = _FILTER_UP
+    filtered[0, 1:] = rows[0] if previous is None else rows[0] - previous  # uint8 wraps mod 256
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+    return filtered
+
+
+def _png_bytes(width: int, height: int, channels: int, idat: bytes) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, _COLOR_TYPE[channels], 0, 0, 0)
+    return b"".join((_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", idat), _chunk(b"IEND", b"")))
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8:
+        raise TypeError(f"encode_png needs uint8 pixels. Received: dtype={image.dtype}")
+    return image[:, :, None] if image.ndim == 2 else image
+
+
+def _default_strategy(channels: int) -> int:
+    return zlib.Z_RLE if channels == 1 else zlib.Z_DEFAULT_STRATEGY
+
+
 def encode_png(image: np.ndarray, level: int = 1, *, strategy: int | None = None) -> bytes:
     """Encodes a uint8 image as PNG bytes.
 
@@ -47,24 +71,52 @@ def encode_png(image: np.ndarray, level: int = 1, *, strategy: int | None = None
     Returns:
         The PNG file's bytes.
     """
-    if image.dtype != np.uint8:
-        raise TypeError(f"encode_png needs uint8 pixels. Received: dtype={image.dtype}")
-    if image.ndim == 2:
-        image = image[:, :, None]
+    image = _as_hwc(image)
     height, width, channels = image.shape
-    if strategy is None:
-        strategy = zlib.Z_RLE if channels == 1 else zlib.Z_DEFAULT_STRATEGY
-    rows = image.reshape(height, width * channels)
-    filtered = np.empty((height, width * channels + 1), dtype=np.uint8)
-    filtered[:, 0] = _FILTER_UP
-    filtered[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 arithmetic wraps mod 256
-    header = struct.pack(">IIBBBBB", width, height, 8, _COLOR_TYPE[channels], 0, 0, 0)
-    return b"".join(
-        (
-            _SIGNATURE,
-            _chunk(b"IHDR", header),
-            _chunk(b"IDAT", _deflate(filtered, level, strategy)),
-            _chunk(b"IEND", b""),
-        )
-    )
+    strategy = _default_strategy(channels) if strategy is None else strategy
+    filtered = _filtered_rows(image.reshape(height, width * channels), None)
+    return _png_bytes(width, height, channels, _deflate(filtered, level, strategy))
+
+
+class GrowingPNG:
+    """Encodes an image that grows by rows at the bottom, compressing only the new rows.
+
+    Each ``encode`` returns a complete PNG of the image given. When that image starts with the
+    previous one (same width and channels, the previous rows unchanged, e.g. a timeline that got
+    one more row), the deflate stream of the earlier rows is reused and only the new rows are
+    compressed; otherwise the image is encoded afresh. The output decodes to the same pixels as
+    ``encode_png`` (the compressed bytes may differ).
+
+    Example:
+        >>> stream = GrowingPNG()
+        >>> first = stream.encode(np.zeros((2, 3), np.uint8))
+        >>> grown = stream.encode(np.zeros((5, 3), np.uint8))   # compresses 3 new rows only
+    """
+
+    def __init__(self, level: int = 1):
+        self.level = level
+        self._rows: np.ndarray | None = None  # the rows encoded so far, [h, w*c]
+        self._shape: tuple[int, int] | None = None
+        self._compressor = None
+        self._chunks: list[bytes] = []
+
+    def encode(self, image: np.ndarray) -> bytes:
+        image = _as_hwc(image)
+        height, width, channels = image.shape
+        rows = image.reshape(height, width * channels)
+        done = 0 if self._rows is None else len(self._rows)
+        if (
+            self._shape != (width, channels)
+            or done == 0
+            or done > height
+            or not np.array_equal(rows[:done], self._rows)
+        ):
+            strategy = _default_strategy(channels)
+            self._compressor = zlib.compressobj(self.level, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
+            self._chunks, self._shape, done = [], (width, channels), 0
+        if height > done:
+            new = _filtered_rows(rows[done:], rows[done - 1] if done else None)
+            self._chunks.append(self._compressor.compress(new.tobytes()))
+        self._rows = rows.copy()
+        idat = b"".join(self._chunks) + self._compressor.copy().flush()
+        return _png_bytes(width, height, channels, idat)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from fmlogger import colormaps, tiling
+from fmlogger._png import GrowingPNG
 
 # 3x5 glyphs: digits 0-9, "-" (index 10) and blank (index 11).
 _FONT_ROWS = (
@@ -276,6 +277,7 @@ class TimelineLog:
         self.timelines: dict[str, Timeline] = {}
         self._run_dir = run_dir
         self._saved = dict(saved or {})
+        self._pngs: dict[str, GrowingPNG] = {}
 
     def _restore(self) -> None:
         """Rebuilds the saved timelines from their newest images in the run (once, before the first add)."""
@@ -319,7 +321,10 @@ class TimelineLog:
         timeline.add(step, tiles)
         image = timeline.image(padding=s.padding, colormap=s.colormap)
         shown = frame.channels[: self.max_channels] if self.max_channels else frame.channels
-        writer.image(tags.timeline_tag(name), image[None], step, timeline.describe(name, shown))
+        # Rows are appended at the bottom: only the new rows are compressed (until a subsample).
+        png = self._pngs.setdefault(name, GrowingPNG()).encode(image)
+        description = timeline.describe(name, shown)
+        writer.write_step(step, pngs=[(tags.timeline_tag(name), image.shape[1], image.shape[0], [png], description)])
         return image
 
     def state(self) -> dict:

@@ -49,3 +49,28 @@ def test_repeated_rows_compress_to_almost_nothing():
 def test_non_uint8_is_refused():
     with pytest.raises(TypeError, match="Received: dtype=float32"):
         encode_png(np.zeros((2, 2), np.float32))
+
+
+def test_growing_png_decodes_to_each_image_given(rng):
+    from fmlogger._png import GrowingPNG
+
+    stream = GrowingPNG()
+    image = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    grown = np.concatenate([image, rng.integers(0, 256, (9, 5, 3), dtype=np.uint8)])
+    changed = grown.copy()
+    changed[0, 0, 0] ^= 1  # an earlier row changed: encoded afresh
+    narrower = grown[:, :4].copy()  # another width: encoded afresh
+    for picture in (image, image, grown, changed, grown[:7], narrower, grown):
+        np.testing.assert_array_equal(_decode(stream.encode(picture)), picture)
+
+
+def test_growing_png_compresses_only_the_new_rows(rng):
+    from fmlogger._png import GrowingPNG
+
+    stream = GrowingPNG()
+    image = rng.integers(0, 256, (400, 64), dtype=np.uint8)  # incompressible: ~25.6 kB of IDAT
+    stream.encode(image)
+    before = stream._compressor
+    grown = np.concatenate([image, np.zeros((1, 64), np.uint8)])
+    np.testing.assert_array_equal(_decode(stream.encode(grown))[..., 0], grown)
+    assert stream._compressor is before  # the same deflate stream went on: no re-encode
