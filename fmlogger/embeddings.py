@@ -27,7 +27,7 @@ import numpy as np
 from fmlogger import projector, tags
 from fmlogger.errors import ErrorPolicy
 from fmlogger.pca import AlignedProjection
-from fmlogger.probe import _head, _leaves, as_probe
+from fmlogger.probe import as_probe, head, leaves, map_inputs
 from fmlogger.render import _check_int
 from fmlogger.scatter import scatter_image
 
@@ -45,14 +45,6 @@ TSNE_INSTALL_HINT = (
 def tsne_available() -> bool:
     """True when scikit-learn can be imported (checked without importing it)."""
     return importlib.util.find_spec("sklearn") is not None
-
-
-def _slice(x, start: int, stop: int):
-    if isinstance(x, dict):
-        return {k: _slice(v, start, stop) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_slice(v, start, stop) for v in x]
-    return x[start:stop]
 
 
 def class_labels(y) -> np.ndarray | None:
@@ -186,7 +178,7 @@ class EmbeddingProducer:
         from fmlogger.capture import Capture
 
         if self._capture is None or self._capture.model is not model:
-            example = _head(self.data.x, min(self.batch_size, self.size))
+            example = head(self.data.x, min(self.batch_size, self.size))
             try:
                 self._capture = Capture(model, self.layers, example, include_output=True)
             except ValueError as err:  # name the option the user set
@@ -205,7 +197,7 @@ class EmbeddingProducer:
         pooled: dict[str, list] = {}
         outputs = []
         for start in range(0, self.size, self.batch_size):
-            arrays = capture(_slice(self.data.x, start, start + self.batch_size))
+            arrays = capture(map_inputs(lambda a: a[start : start + self.batch_size], self.data.x))
             for name, array in arrays.items():
                 if name == Capture.OUTPUT:
                     outputs.append(array)
@@ -243,8 +235,8 @@ class EmbeddingProducer:
         if not self._sprite_done and "://" not in self.projector.run_dir:
             self._sprite_done = True
             try:
-                leaves = _leaves(self.data.x)
-                if len(leaves) == 1 and not self.projector.write_sprite(leaves[0], data_format=self.data_format):
+                arrays = leaves(self.data.x)
+                if len(arrays) == 1 and not self.projector.write_sprite(arrays[0], data_format=self.data_format):
                     log.info("fmlogger: embedding inputs are not images; the Projector gets no sprite.")
             except Exception as err:  # noqa: BLE001
                 self.errors.report("writing the Projector sprite", err)

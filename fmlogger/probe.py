@@ -30,32 +30,40 @@ class Probe:
 
     @property
     def size(self) -> int:
-        first = _leaves(self.x)[0]
+        first = leaves(self.x)[0]
         return int(first.shape[0])
 
 
-def _leaves(x) -> list:
+def leaves(x) -> list:
+    """The arrays of an input structure (an array, or a list/dict of them), dict keys sorted."""
     if isinstance(x, dict):
-        return [v for k in sorted(x) for v in _leaves(x[k])]
+        return [v for k in sorted(x) for v in leaves(x[k])]
     if isinstance(x, list):
-        return [v for item in x for v in _leaves(item)]
+        return [v for item in x for v in leaves(item)]
     return [x]
 
 
+def map_inputs(fn, x):
+    """Applies ``fn`` to every array of an input structure, keeping the list/dict around them.
+
+    Example:
+        >>> map_inputs(lambda a: a[:1], {"img": np.zeros((3, 2)), "extra": [np.ones(3)]})["extra"][0]
+        array([1.])
+    """
+    if isinstance(x, dict):
+        return {k: map_inputs(fn, v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [map_inputs(fn, v) for v in x]
+    return fn(x)
+
+
 def _to_numpy(x):
-    if isinstance(x, dict):
-        return {k: _to_numpy(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_to_numpy(v) for v in x]
-    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    return map_inputs(lambda a: np.asarray(a.numpy() if hasattr(a, "numpy") else a), x)
 
 
-def _head(x, n):
-    if isinstance(x, dict):
-        return {k: _head(v, n) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_head(v, n) for v in x]
-    return x[:n]
+def head(x, n: int):
+    """The first ``n`` samples of every array of an input structure."""
+    return map_inputs(lambda a: a[:n], x)
 
 
 def _concat(parts):
@@ -74,7 +82,7 @@ def _is_dataset(probe) -> bool:
 def _from_dataset(dataset, max_samples: int) -> Probe:
     spec = dataset.element_spec
     x_spec = spec[0] if isinstance(spec, tuple) else spec
-    leading = _leaves(x_spec)[0].shape
+    leading = leaves(x_spec)[0].shape
     batched = len(leading) > 0 and leading[0] is None
     xs, ys, seen = [], [], 0
     for element in dataset:
@@ -82,34 +90,18 @@ def _from_dataset(dataset, max_samples: int) -> Probe:
         x = _to_numpy(x)
         y = None if y is None else _to_numpy(y)
         if not batched:
-            x = _expand(x)
+            x = map_inputs(lambda a: a[None], x)
             y = None if y is None else np.asarray(y)[None]
         xs.append(x)
         ys.append(y)
-        seen += _leaves(x)[0].shape[0]
+        seen += leaves(x)[0].shape[0]
         if seen >= max_samples:
             break
     if not xs:
         raise ValueError("probe dataset is empty: it must yield at least one sample.")
-    x = _head(_concat(xs), max_samples)
+    x = head(_concat(xs), max_samples)
     y = None if any(v is None for v in ys) else np.concatenate(ys)[:max_samples]
     return Probe(x, y)
-
-
-def _expand(x):
-    if isinstance(x, dict):
-        return {k: _expand(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_expand(v) for v in x]
-    return x[None]
-
-
-def _take(x, idx):
-    if isinstance(x, dict):
-        return {k: _take(v, idx) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_take(v, idx) for v in x]
-    return x[idx]
 
 
 def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
@@ -127,7 +119,7 @@ def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
     if seed is not None:
         _check_seed(seed)
     if isinstance(probe, Probe):
-        return Probe(_head(probe.x, max_samples), None if probe.y is None else probe.y[:max_samples], probe.seed)
+        return Probe(head(probe.x, max_samples), None if probe.y is None else probe.y[:max_samples], probe.seed)
     if _is_dataset(probe):
         return _from_dataset(probe, max_samples)
     y = None
@@ -145,7 +137,7 @@ def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
             "probe must be an array/tensor batch, an (x, y) tuple, a list or dict of arrays, or a "
             f"tf.data.Dataset. Received: {type(probe).__name__} ({err})"
         ) from err
-    sizes = {int(leaf.shape[0]) if np.ndim(leaf) else 0 for leaf in _leaves(x)}
+    sizes = {int(leaf.shape[0]) if np.ndim(leaf) else 0 for leaf in leaves(x)}
     if 0 in sizes:
         raise ValueError("probe must hold at least one sample along its first axis. Received an empty batch.")
     if len(sizes) > 1:
@@ -154,9 +146,9 @@ def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
         size = sizes.pop()
         if size > max_samples:
             idx = np.sort(np.random.default_rng(seed).choice(size, max_samples, replace=False))
-            return Probe(_take(x, idx), None if y is None else _to_numpy(y)[idx], seed)
+            return Probe(map_inputs(lambda a: a[idx], x), None if y is None else _to_numpy(y)[idx], seed)
     y = None if y is None else _to_numpy(y)[:max_samples]
-    return Probe(_head(x, max_samples), y)
+    return Probe(head(x, max_samples), y)
 
 
 def _check_seed(seed) -> None:
