@@ -73,7 +73,7 @@ def table(header: list[str], rows: list[list]) -> str:
 
 def demo_data(seed: int = 0):
     """The demo's split: train/validation digits at 32x32 and the default probe (8 validation images)."""
-    from fmlogger.demo import load_digits_32
+    from fmlogger.cli.demo import load_digits_32
 
     x, y = load_digits_32()
     order = np.random.default_rng(seed).permutation(len(x))
@@ -85,7 +85,7 @@ def demo_data(seed: int = 0):
 def demo_model(seed: int = 0):
     import keras
 
-    from fmlogger.demo import build_demo_model
+    from fmlogger.cli.demo import build_demo_model
 
     keras.utils.set_random_seed(seed)
     model = build_demo_model()
@@ -117,7 +117,7 @@ def cnn128_model(seed: int = 0):
 
 def cnn128_data(n: int = 64, seed: int = 0):
     """``n`` digits upscaled to 128x128 (nearest) in 3 tinted channels: structured, not noise."""
-    from fmlogger.demo import load_digits_32
+    from fmlogger.cli.demo import load_digits_32
 
     x, y = load_digits_32()
     rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@
 1. one logging step on the demo model: feature maps alone, + PCA RGB; log_embeddings (360 points
    of conv3) and its parts;
 2. numpy's eigh of a 64 x 64 scatter matrix right after a TensorFlow call, with the BLAS thread
-   pool as it is vs limited to one thread (what fmlogger.pca does);
+   pool as it is vs limited to one thread (what fmlogger.render.pca does);
 3. ProjectorWriter.add per epoch for 100,000 x 64 points over 20 epochs: previous bundle
    hard-linked (what it does) vs copied.
 """
@@ -32,9 +32,9 @@ def median_ms(f, k=9):
 
 
 def main():
-    from fmlogger import pca as pca_module
-    from fmlogger import projector
-    from fmlogger.demo import build_demo_model, load_digits_32
+    from fmlogger.render import pca as pca_module
+    from fmlogger.sinks import projector
+    from fmlogger.cli.demo import build_demo_model, load_digits_32
     from fmlogger.logger import FeatureMapLogger
 
     x, y = load_digits_32()
@@ -54,7 +54,7 @@ def main():
     print(f"     Projector files               {median_ms(lambda i: producer.projector.add(100 + i, emb, producer.metadata(out))):7.1f} ms")
     print(f"     aligned PCA scatter           {median_ms(lambda i: producer._write_pca('conv3', emb['conv3'], i, None, None, 'label')):7.1f} ms")
 
-    from fmlogger.capture import Capture
+    from fmlogger.capture.traced import Capture
 
     capture = Capture(model, ["conv3"], x[:4])
     rows = capture(x[:4])["conv3"].reshape(-1, 64).astype(np.float64)

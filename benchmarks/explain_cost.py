@@ -37,11 +37,11 @@ def main():
 
     import keras
 
-    from fmlogger.actmax import ActivationMaximizer
-    from fmlogger.demo import DEMO_LAYERS, build_demo_model, demo_probe, load_digits_32
+    from fmlogger.explain.actmax import ActivationMaximizer
+    from fmlogger.cli.demo import DEMO_LAYERS, build_demo_model, demo_probe, load_digits_32
     from fmlogger.logger import FeatureMapLogger
-    from fmlogger.overlay import attribution_map, overlay
-    from fmlogger.saliency import Saliency
+    from fmlogger.render.overlay import attribution_map, overlay
+    from fmlogger.explain.saliency import Saliency
 
     keras.utils.set_random_seed(0)
     x, y = load_digits_32()

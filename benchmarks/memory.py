@@ -1,6 +1,6 @@
 """Flat over long runs: RSS and event-file bytes over hundreds of logged epochs of the demo model.
 
-Trains the demo CNN (``fmlogger.demo``) on a small slice of the bundled digits, logging
+Trains the demo CNN (``fmlogger.cli.demo``) on a small slice of the bundled digits, logging
 conv1..conv3 every epoch with ``FeatureMapCallback``, and prints a table of the process RSS,
 the bytes of the feature-map event file(s) and the trace count at checkpoints. A control run
 without the callback, in the same process before it, shows how much of the RSS change is
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     import keras
 
     from fmlogger import FeatureMapCallback
-    from fmlogger.demo import DEMO_LAYERS, build_demo_model, demo_probe, load_digits_32
+    from fmlogger.cli.demo import DEMO_LAYERS, build_demo_model, demo_probe, load_digits_32
 
     keras.utils.set_random_seed(0)
     x, y = load_digits_32()

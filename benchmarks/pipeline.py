@@ -39,10 +39,10 @@ def _event_bytes(run_dir: str) -> int:
 
 
 def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
-    from fmlogger import tiling
-    from fmlogger._png import encode_png
+    from fmlogger.render import tiling
+    from fmlogger.render.png import encode_png
     from fmlogger.logger import FeatureMapLogger
-    from fmlogger.render import activation_stats, colorize_codes, quantized, to_maps
+    from fmlogger.render.renderer import activation_stats, colorize_codes, quantized, to_maps
 
     sync = FeatureMapLogger(os.path.join(tmp, f"{model.name}-sync-{colormap}"), colormap=colormap, background=False)
     bg = FeatureMapLogger(os.path.join(tmp, f"{model.name}-bg-{colormap}"), colormap=colormap)
@@ -124,7 +124,7 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
 
 def encoder_table(frames) -> list[list]:
     """zlib level/strategy choices on the same pixels (all PNG-valid; TensorBoard decodes each)."""
-    from fmlogger._png import encode_png
+    from fmlogger.render.png import encode_png
 
     images = [i for f in frames.values() for i in f.images]
     rows = []

@@ -17,15 +17,15 @@ __version__ = "0.1.0"
 _LAZY = {
     "FeatureMapCallback": "fmlogger.callback",
     "FeatureMapLogger": "fmlogger.logger",
-    "RenderSettings": "fmlogger.render",
-    "Renderer": "fmlogger.render",
-    "Saliency": "fmlogger.saliency",
-    "ActivationMaximizer": "fmlogger.actmax",
-    "ExplainSettings": "fmlogger.explain",
-    "layer_paths": "fmlogger.capture",
-    "read_run": "fmlogger.reader",
-    "export_run": "fmlogger.export",
-    "compare_runs": "fmlogger.compare",
+    "RenderSettings": "fmlogger.render.renderer",
+    "Renderer": "fmlogger.render.renderer",
+    "Saliency": "fmlogger.explain.saliency",
+    "ActivationMaximizer": "fmlogger.explain.actmax",
+    "ExplainSettings": "fmlogger.explain.settings",
+    "layer_paths": "fmlogger.capture.traced",
+    "read_run": "fmlogger.runs.read",
+    "export_run": "fmlogger.runs.export",
+    "compare_runs": "fmlogger.runs.compare",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from fmlogger.cli import main
+from fmlogger.cli.main import main
 
 sys.exit(main())

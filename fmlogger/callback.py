@@ -15,8 +15,8 @@ import os
 import keras
 
 from fmlogger.logger import FeatureMapLogger
-from fmlogger.probe import as_probe
-from fmlogger.render import _check_int
+from fmlogger.capture.probe import as_probe
+from fmlogger.render.renderer import _check_int
 
 log = logging.getLogger("fmlogger")
 
@@ -130,7 +130,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         if self._chief:
             self.logger.check_writable()
         self.logger.capture_for(self.model, self.probe.x)
-        from fmlogger.board import board_hint
+        from fmlogger.cli.board import board_hint
 
         board_hint(self.logger.log_dir, self.params, self.every_n_epochs, self.every_n_batches)
         if self.logger.embedding_producer is not None:

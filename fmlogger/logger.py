@@ -18,12 +18,12 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from fmlogger import tags
-from fmlogger._png import encode_png
-from fmlogger._worker import Worker
+from fmlogger.render.png import encode_png
+from fmlogger.sinks.worker import Worker
 from fmlogger.errors import ErrorPolicy
-from fmlogger.probe import as_probe
-from fmlogger.render import Frame, Renderer, RenderSettings, _check_int
-from fmlogger.summary import SummaryWriter
+from fmlogger.capture.probe import as_probe
+from fmlogger.render.renderer import Frame, Renderer, RenderSettings, _check_int
+from fmlogger.sinks.events import SummaryWriter
 
 log = logging.getLogger("fmlogger")
 
@@ -125,7 +125,7 @@ class FeatureMapLogger:
             ``gradcam/<layer path>``.
         activation_max: layer paths, or ``{path: channels}``, for activation maximization;
             tags ``activation_max/<layer path>`` (one tiled image per layer).
-        explain_settings: an ``fmlogger.explain.ExplainSettings`` (target class, overlay alpha
+        explain_settings: an ``fmlogger.explain.settings.ExplainSettings`` (target class, overlay alpha
             and colormap, SmoothGrad/IG/activation-maximization options).
         pca_rgb: also log ``pca_rgb/<layer>``: each position's channel vector on the layer's
             first 3 principal components as one RGB image per sample; True for every logged
@@ -194,7 +194,7 @@ class FeatureMapLogger:
             raise ValueError(f"background must be True or False. Received: background={background!r}")
         _check_int("max_layers", max_layers, 1)
         self.log_dir = _check_log_dir(log_dir)
-        from fmlogger.capture import check_layer_specs
+        from fmlogger.capture.traced import check_layer_specs
 
         check_layer_specs(layers, allow_empty=bool(saliency or gradcam or activation_max or embeddings))
         self.layers = layers
@@ -217,8 +217,8 @@ class FeatureMapLogger:
         self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
         self._capture = None
         self._nonfinite_reported: set[str] = set()
-        from fmlogger.state import RunRecord
-        from fmlogger.timeline import TimelineLog
+        from fmlogger.sinks.state import RunRecord
+        from fmlogger.render.timeline import TimelineLog
 
         self.record = RunRecord(self.writer.run_dir, self.settings, self.renderer, resume=resume)
         self.timelines = (
@@ -231,7 +231,7 @@ class FeatureMapLogger:
             )
             if timeline else None
         )
-        from fmlogger.explain import Explainers
+        from fmlogger.explain.settings import Explainers
 
         self.explainers = Explainers(saliency, gradcam, activation_max, explain_settings)
         if not (isinstance(pca_rgb, (bool, str)) or (isinstance(pca_rgb, (list, tuple)) and all(isinstance(p, str) for p in pca_rgb))):
@@ -242,7 +242,7 @@ class FeatureMapLogger:
         self._pca_rgb_renderer = None
         self.embedding_producer = None
         if embeddings is not None or embedding_data is not None:
-            from fmlogger.embeddings import EmbeddingProducer
+            from fmlogger.views.embeddings import EmbeddingProducer
 
             self.embedding_producer = EmbeddingProducer(
                 embeddings, embedding_data, writer=self.writer, pooling=embedding_pooling,
@@ -272,11 +272,11 @@ class FeatureMapLogger:
 
     def capture_for(self, model, inputs):
         """The ``Capture`` for ``model``, built (layers resolved, validated) on first use."""
-        from fmlogger.capture import Capture
+        from fmlogger.capture.traced import Capture
 
         if self._capture is None or self._capture.model is not model:
             self._capture = Capture(model, self.layers, inputs, max_layers=self.max_layers)
-            from fmlogger._claims import claim
+            from fmlogger.sinks.claims import claim
 
             claim(self.run_dir, [tags.image_tag(p) for p in self._capture.paths], self)
         self.explainers.prepare(model, inputs)
@@ -433,7 +433,7 @@ class FeatureMapLogger:
         Called by ``log`` (and by the callback with its fixed probe); warns once when the probe
         differs from the one saved in the run folder or used before. Returns the fingerprint.
         """
-        from fmlogger.probe import Probe
+        from fmlogger.capture.probe import Probe
 
         if isinstance(probe, Probe):
             return self.record.set_probe(probe.x, seed=probe.seed, source=source)
@@ -441,7 +441,7 @@ class FeatureMapLogger:
 
     def _write_pca_rgb(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> list:
         """Writes ``pca_rgb/<layer>`` images; returns the failures as ``(where, error)``."""
-        from fmlogger.pca import PCARGBRenderer
+        from fmlogger.render.pca import PCARGBRenderer
 
         failures = []
         if self._pca_rgb_renderer is None:
@@ -497,7 +497,7 @@ class FeatureMapLogger:
 
         Failures of the last steps reach the error policy here (after the file is closed).
         """
-        from fmlogger._claims import release
+        from fmlogger.sinks.claims import release
 
         release(self.run_dir, self)
         futures = self._worker.shutdown()

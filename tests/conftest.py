@@ -41,7 +41,7 @@ def tiny_data(n=16, shape=(16, 16, 1), seed=0):
 
 def read_run(run_dir):
     """All image and scalar summaries of a run, read with TensorBoard's own reader."""
-    from fmlogger.reader import read_run as _read
+    from fmlogger.runs.read import read_run as _read
 
     return _read(os.fspath(run_dir))
 

@@ -80,6 +80,6 @@ def image_entries(base: str, run: str, tag: str) -> list[dict]:
 
 
 def individual_image(base: str, entry: dict) -> np.ndarray:
-    from fmlogger.reader import decode_png
+    from fmlogger.runs.read import decode_png
 
     return decode_png(get(f"{base}/data/plugin/images/individualImage?{entry['query']}"))

@@ -8,7 +8,7 @@ from conftest import tiny_cnn
 
 keras = pytest.importorskip("keras")
 
-from fmlogger.actmax import ActivationMaximizer, activation_maximization
+from fmlogger.explain.actmax import ActivationMaximizer, activation_maximization
 
 H = 12
 

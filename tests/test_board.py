@@ -10,7 +10,8 @@ import pytest
 import tb_http
 from conftest import tiny_cnn, tiny_data
 
-from fmlogger import board, tags
+from fmlogger import tags
+from fmlogger.cli import board
 
 STEPS = 30
 
@@ -78,7 +79,7 @@ def test_fmlogger_board_serves_all_steps(thirty_steps):
 
 
 def test_board_rejects_missing_logdir(tmp_path, capsys):
-    from fmlogger.cli import main
+    from fmlogger.cli.main import main
 
     assert main(["board", "--logdir", str(tmp_path / "nope")]) == 2
     assert "is not a folder" in capsys.readouterr().err

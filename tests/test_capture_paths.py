@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmlogger.capture import Capture, layer_paths, select_layers
+from fmlogger.capture.traced import Capture, layer_paths, select_layers
 
 
 def _block_model():

@@ -7,8 +7,8 @@ import pytest
 from conftest import read_run
 
 from fmlogger import tags
-from fmlogger.cli import main
-from fmlogger.compare import GAP, GAP_VALUE, compare_runs
+from fmlogger.cli.main import main
+from fmlogger.runs.compare import GAP, GAP_VALUE, compare_runs
 
 
 def write_run(log_dir, seed, probe, steps=3, **options):
@@ -37,7 +37,7 @@ def test_output_is_the_two_logged_images_side_by_side_and_their_difference(two_r
     printed = capsys.readouterr()
     assert "step 2" in printed.out and "warning" not in printed.err  # newest step logged in both: 2
 
-    from fmlogger.reader import decode_png
+    from fmlogger.runs.read import decode_png
 
     image = decode_png(out.read_bytes())
     img_a, img_b = a[2].images[0], b[2].images[0]  # step 2, first probe sample

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import read_run, tiny_cnn, tiny_data
 from fmlogger import tags
-from fmlogger.embeddings import EmbeddingProducer, class_labels, predicted_classes
+from fmlogger.views.embeddings import EmbeddingProducer, class_labels, predicted_classes
 
 TITLE_ROWS = 26  # the scatter's title band (it names the epoch); everything below is the plot
 
@@ -70,7 +70,7 @@ def test_unchanged_embedding_gives_the_same_scatter_at_every_step(tmp_path):
     assert np.array_equal(a[TITLE_ROWS:], b[TITLE_ROWS:])  # same points, no flip
     assert not np.array_equal(a[:TITLE_ROWS], b[:TITLE_ROWS])  # the title names the epoch
     # points are drawn in the label colours: 2 classes -> the first 2 palette colours appear
-    from fmlogger.scatter import PALETTE
+    from fmlogger.render.scatter import PALETTE
 
     plot = a[TITLE_ROWS:, :380]
     assert all(np.all(plot == c, axis=-1).sum() >= 21 for c in PALETTE[:2])
@@ -82,7 +82,7 @@ def test_tsne_starts_from_the_previous_layout(tmp_path):
     keras.utils.set_random_seed(0)  # the layout's stability depends on the model: fix its weights
     x, y = tiny_data(n=40)
     model = tiny_cnn()
-    from fmlogger.summary import SummaryWriter
+    from fmlogger.sinks.events import SummaryWriter
 
     producer = EmbeddingProducer(["conv2"], (x, y), writer=SummaryWriter(str(tmp_path)), tsne=True)
     producer.log(model, 0)
@@ -156,8 +156,8 @@ def test_log_embeddings_without_configuration_says_what_to_pass(tmp_path):
 
 
 def test_demo_shows_embeddings_in_the_projector(tmp_path):
-    from fmlogger.demo import run_demo
-    from fmlogger.reader import decode_png
+    from fmlogger.cli.demo import run_demo
+    from fmlogger.runs.read import decode_png
 
     run_demo(str(tmp_path), epochs=1, verbose=0)
     run_dir = tmp_path / tags.RUN_SUBDIR

@@ -47,7 +47,7 @@ def test_nan_mid_training_is_drawn_counted_and_reported_once(on_error, tmp_path,
     import keras
 
     from fmlogger import FeatureMapCallback
-    from fmlogger.colormaps import nonfinite_color
+    from fmlogger.render.colormaps import nonfinite_color
 
     model = _poisonable()
     x, y = tiny_data(8)
@@ -166,7 +166,7 @@ def test_undrawable_output_raise_stops_before_training(tmp_path):
     import keras
 
     from fmlogger import FeatureMapCallback
-    from fmlogger.render import UnsupportedOutput
+    from fmlogger.render.renderer import UnsupportedOutput
 
     x, y = tiny_data(8)
     batches = []

@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 
 from fmlogger import tags
 from fmlogger.callback import FeatureMapCallback
-from fmlogger.explain import ExplainSettings
+from fmlogger.explain.settings import ExplainSettings
 from fmlogger.logger import FeatureMapLogger
 
 

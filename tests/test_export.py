@@ -10,9 +10,9 @@ import pytest
 from conftest import read_run
 
 from fmlogger import tags
-from fmlogger._events import images_by_step
-from fmlogger.cli import main
-from fmlogger.export import read_frame_step
+from fmlogger.runs.events import images_by_step
+from fmlogger.cli.main import main
+from fmlogger.runs.export import read_frame_step
 
 STEPS = [0, 2, 4, 6, 8, 10, 12]
 
@@ -71,7 +71,7 @@ def test_without_pillow_pngs_are_written_and_the_message_says_what_to_install(
 
 
 def test_odd_tag_characters_become_safe_folders():
-    from fmlogger.export import tag_folder
+    from fmlogger.runs.export import tag_folder
 
     assert tag_folder("feature_maps/backbone/conv 1:a") == os.path.join(
         "feature_maps", "backbone", "conv_1_a"

@@ -10,9 +10,9 @@ from conftest import tiny_cnn
 
 keras = pytest.importorskip("keras")
 
-from fmlogger.cli import main
-from fmlogger.inspection import read_image
-from fmlogger.reader import decode_png
+from fmlogger.cli.main import main
+from fmlogger.cli.inspect import read_image
+from fmlogger.runs.read import decode_png
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +120,8 @@ def test_new_modules_do_not_import_tensorflow():
     import subprocess
 
     code = (
-        "import sys, fmlogger, fmlogger.saliency, fmlogger.actmax, fmlogger.overlay, fmlogger.explain, "
-        "fmlogger.inspection, fmlogger.cli; fmlogger.cli.build_parser(); "
+        "import sys, fmlogger, fmlogger.explain.saliency, fmlogger.explain.actmax, fmlogger.render.overlay, fmlogger.explain.settings, "
+        "fmlogger.cli.inspect, fmlogger.cli.main; fmlogger.cli.main.build_parser(); "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules, fmlogger.ExplainSettings().alpha)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

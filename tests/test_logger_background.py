@@ -11,7 +11,7 @@ import pytest
 from conftest import image_steps, read_run, tiny_cnn, tiny_data
 from fmlogger import tags
 from fmlogger.logger import FeatureMapLogger, PendingFrames
-from fmlogger.render import UnsupportedOutput
+from fmlogger.render.renderer import UnsupportedOutput
 
 
 def _steps_in_file_order(run_dir):

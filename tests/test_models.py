@@ -284,7 +284,7 @@ def _check_low_precision(model, run, policy):
     """float16/bfloat16 activations are cast to float32 and drawn like float32 ones would be."""
     import keras
 
-    from fmlogger.render import Renderer
+    from fmlogger.render.renderer import Renderer
 
     conv = model.get_layer("conv")
     assert conv.compute_dtype == policy.split("_")[1]

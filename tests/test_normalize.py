@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fmlogger.normalize import normalize, value_range
-from fmlogger.render import NONFINITE_CODE, quantize
+from fmlogger.render.normalize import normalize, value_range
+from fmlogger.render.renderer import NONFINITE_CODE, quantize
 
 
 def maps(values, shape=(1, 1, 1, -1)):

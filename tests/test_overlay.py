@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmlogger.colormaps import lookup_table, nonfinite_color
-from fmlogger.overlay import attribution_map, overlay, resize_bilinear, tile_images, unit_scale
+from fmlogger.render.colormaps import lookup_table, nonfinite_color
+from fmlogger.render.overlay import attribution_map, overlay, resize_bilinear, tile_images, unit_scale
 
 
 def test_attribution_map_reductions():

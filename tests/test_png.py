@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-from fmlogger._png import encode_png
+from fmlogger.render.png import encode_png
 
 
 def _decode(data: bytes) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_non_uint8_is_refused():
 
 
 def test_growing_png_decodes_to_each_image_given(rng):
-    from fmlogger._png import GrowingPNG
+    from fmlogger.render.png import GrowingPNG
 
     stream = GrowingPNG()
     image = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
@@ -65,7 +65,7 @@ def test_growing_png_decodes_to_each_image_given(rng):
 
 
 def test_growing_png_compresses_only_the_new_rows(rng):
-    from fmlogger._png import GrowingPNG
+    from fmlogger.render.png import GrowingPNG
 
     stream = GrowingPNG()
     image = rng.integers(0, 256, (400, 64), dtype=np.uint8)  # incompressible: ~25.6 kB of IDAT

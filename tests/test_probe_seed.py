@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmlogger.probe import as_probe
+from fmlogger.capture.probe import as_probe
 
 
 def test_seeded_draw_is_reproducible_and_in_data_order():

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_cnn, tiny_data
-from fmlogger import projector, tags
-from fmlogger.projector import escape_label, make_sprite, metadata_tsv, pool, sprite_layout, to_uint8_images
+from fmlogger import tags
+from fmlogger.sinks import projector
+from fmlogger.sinks.projector import escape_label, make_sprite, metadata_tsv, pool, sprite_layout, to_uint8_images
 
 # ----------------------------------------------------------------------------- pooling
 
@@ -209,7 +210,7 @@ def _expected_pooled(model, layer, x):
 
 def test_tensorboard_projector_serves_every_layer_at_every_epoch(tmp_path):
     from fmlogger.logger import FeatureMapLogger
-    from fmlogger.reader import decode_png
+    from fmlogger.runs.read import decode_png
 
     x, y = tiny_data(n=40)
     model = tiny_cnn()

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fmlogger import colormaps
-from fmlogger.render import RenderSettings, Renderer, UnsupportedOutput, colorize_codes, quantize
+from fmlogger.render import colormaps
+from fmlogger.render.renderer import RenderSettings, Renderer, UnsupportedOutput, colorize_codes, quantize
 
 
 def test_grid_geometry_and_golden_pixels():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmlogger import colormaps, tiling
-from fmlogger.normalize import normalize
-from fmlogger.render import (
+from fmlogger.render import colormaps, tiling
+from fmlogger.render.normalize import normalize
+from fmlogger.render.renderer import (
     NONFINITE_CODE,
     Renderer,
     RenderSettings,

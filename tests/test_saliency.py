@@ -8,8 +8,8 @@ from conftest import tiny_cnn, tiny_data
 
 keras = pytest.importorskip("keras")
 
-from fmlogger.overlay import attribution_map
-from fmlogger.saliency import (
+from fmlogger.render.overlay import attribution_map
+from fmlogger.explain.saliency import (
     Saliency,
     gradcam,
     integrated_gradients,

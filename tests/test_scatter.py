@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmlogger import scatter
-from fmlogger.scatter import PALETTE, nice_ticks, scatter_image, text_mask
+from fmlogger.render import scatter
+from fmlogger.render.scatter import PALETTE, nice_ticks, scatter_image, text_mask
 
 
 def test_font_covers_printable_ascii_and_replaces_the_rest():

@@ -9,8 +9,8 @@ import numpy as np
 from conftest import read_run, tiny_cnn, tiny_data
 
 from fmlogger import tags
-from fmlogger._events import iter_values
-from fmlogger.state import load_state, probe_fingerprint
+from fmlogger.runs.events import iter_values
+from fmlogger.sinks.state import load_state, probe_fingerprint
 
 OPTIONS = {
     "normalize": "fixed",

@@ -8,8 +8,8 @@ import threading
 import numpy as np
 
 from conftest import read_run
-from fmlogger._png import encode_png
-from fmlogger.summary import SummaryWriter
+from fmlogger.render.png import encode_png
+from fmlogger.sinks.events import SummaryWriter
 
 
 def _events_in_file_order(run_dir):

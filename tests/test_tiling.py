@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fmlogger.tiling import axis_scale, grid_shape, grid_size, tile, uniform_scale
+from fmlogger.render.tiling import axis_scale, grid_shape, grid_size, tile, uniform_scale
 
 
 @pytest.mark.parametrize(

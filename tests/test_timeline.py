@@ -10,7 +10,7 @@ import tb_http
 from conftest import read_run
 
 from fmlogger import tags
-from fmlogger.timeline import GLYPHS, Timeline, decode, number_bitmaps, read_numbers, untile
+from fmlogger.render.timeline import GLYPHS, Timeline, decode, number_bitmaps, read_numbers, untile
 
 STEPS = 30
 # 8x8 maps with min_tile_size=32 are upscaled 4x: 32x32 tiles; 4 channels shown.
@@ -51,7 +51,7 @@ def test_digit_glyphs_golden_and_read_back():
 
 
 def test_untile_inverts_tile():
-    from fmlogger.tiling import tile
+    from fmlogger.render.tiling import tile
 
     maps = np.arange(5 * 3 * 2, dtype=np.uint16).reshape(1, 5, 3, 2)
     grid = tile(maps, scale=(2, 2), padding=1, pad_code=999)[0]
@@ -165,7 +165,7 @@ def test_new_modules_do_not_import_tensorflow():
     import subprocess
 
     code = (
-        "import sys, fmlogger.timeline, fmlogger.state, fmlogger.board, fmlogger.compare, fmlogger.export; "
+        "import sys, fmlogger.render.timeline, fmlogger.sinks.state, fmlogger.cli.board, fmlogger.runs.compare, fmlogger.runs.export; "
         "print('tensorflow' in sys.modules)"
     )
     out = subprocess.run(

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from fmlogger._worker import Worker
+from fmlogger.sinks.worker import Worker
 
 
 def test_jobs_run_in_submission_order_on_one_thread():

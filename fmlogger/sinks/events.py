@@ -1,6 +1,6 @@
 """Writing images, scalars and text to one TensorBoard run with ``tf.summary``.
 
-Images are encoded here (``fmlogger._png``, zlib level 1) and written as the tensor that
+Images are encoded here (``fmlogger.render.png``, zlib level 1) and written as the tensor that
 ``tf.summary.image`` itself writes, ``[width, height, png_0, png_1, ...]`` with the image plugin's
 metadata, so TensorBoard shows them as usual and every sample is kept (``tf.summary.image`` keeps
 only ``max_outputs=3`` unless told otherwise).
@@ -19,7 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
-from fmlogger._png import encode_png
+from fmlogger.render.png import encode_png
 from fmlogger._tf import tensorflow
 
 

@@ -24,10 +24,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fmlogger import colormaps, tags
-from fmlogger.actmax import OBJECTIVES, PARAMETRIZATIONS
-from fmlogger.overlay import overlay, tile_images
-from fmlogger.render import _check_choice, _check_int
+from fmlogger import tags
+from fmlogger.render import colormaps
+from fmlogger.explain.actmax import OBJECTIVES, PARAMETRIZATIONS
+from fmlogger.render.overlay import overlay, tile_images
+from fmlogger.render.renderer import _check_choice, _check_int
 
 EXPLAIN_TARGETS = ("auto", "label", "predicted")
 _REDUCE = {"vanilla": "max_abs", "smoothgrad": "max_abs", "integrated_gradients": "abs_sum"}
@@ -42,7 +43,7 @@ class ExplainSettings:
         target: ``"auto"`` (the probe's labels if it has them, else the predicted class),
             ``"label"``, ``"predicted"`` or a class index used for every sample.
         alpha: heatmap weight of the overlays, in [0, 1].
-        colormap: heatmap colormap (``fmlogger.colormaps.COLORMAPS``).
+        colormap: heatmap colormap (``fmlogger.render.colormaps.COLORMAPS``).
         clip_percentile: heatmaps are scaled per sample to their ``100 - p`` percentile.
         min_size: overlays and activation-maximization tiles are upscaled (integer factor) to
             at least this many pixels.
@@ -52,7 +53,7 @@ class ExplainSettings:
         ig_steps, ig_baseline: Integrated Gradients' intervals and baseline (a number).
         actmax_channels: channels per layer when ``activation_max`` lists paths (the first n).
         actmax_steps, actmax_learning_rate, actmax_jitter, actmax_tv, actmax_l2,
-            actmax_parametrization, actmax_objective: see ``fmlogger.actmax.ActivationMaximizer``.
+            actmax_parametrization, actmax_objective: see ``fmlogger.explain.actmax.ActivationMaximizer``.
         actmax_value_range: the input range of the optimised images; None uses the probe's
             min and max.
         every_n_steps: run the explainers only at steps divisible by this (they cost more than
@@ -198,7 +199,7 @@ class Explainers:
     ):
         if settings is not None and not isinstance(settings, ExplainSettings):
             raise ValueError(
-                f"explain_settings must be an fmlogger.explain.ExplainSettings or None. Received: {type(settings).__name__}"
+                f"explain_settings must be an fmlogger.explain.settings.ExplainSettings or None. Received: {type(settings).__name__}"
             )
         self.settings = settings or ExplainSettings()
         self.methods = _check_saliency(saliency)
@@ -222,8 +223,8 @@ class Explainers:
         """
         if not self.active or self.model is model:
             return
-        from fmlogger.actmax import ActivationMaximizer
-        from fmlogger.saliency import Saliency
+        from fmlogger.explain.actmax import ActivationMaximizer
+        from fmlogger.explain.saliency import Saliency
 
         if isinstance(x, (list, dict)):
             raise ValueError("saliency, gradcam and activation_max need a single-input model and probe.")
@@ -235,7 +236,7 @@ class Explainers:
             saliency.targets(x[:1], s.target)  # a class index out of range fails now, not at step 1
         paths = [saliency._resolve_layer(layer)[0] for layer in self.gradcam]
         if paths:
-            from fmlogger.capture import output_shapes
+            from fmlogger.capture.traced import output_shapes
 
             shapes = output_shapes(model, x[:1], [saliency._resolve_layer(p) for p in paths])
             for path in paths:
@@ -321,7 +322,7 @@ class Explainers:
             written.append(tag)
 
         if classes is not None:
-            from fmlogger.overlay import attribution_map
+            from fmlogger.render.overlay import attribution_map
 
             for method in self.methods:
                 try:

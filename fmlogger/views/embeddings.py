@@ -1,8 +1,8 @@
 """Embeddings of chosen layers over an embedding set: Projector files and aligned scatter views.
 
 For each layer in ``embeddings`` every sample of the embedding set is pooled to one vector
-(``fmlogger.projector.pool``), captured in batches through one traced forward pass
-(``fmlogger.capture.Capture``, which also returns the model's output for the predicted class).
+(``fmlogger.sinks.projector.pool``), captured in batches through one traced forward pass
+(``fmlogger.capture.traced.Capture``, which also returns the model's output for the predicted class).
 Each logged step then writes
 
 * the Projector entry ``"<layer> @ epoch <step>"`` (tensor, metadata.tsv, sprite), and
@@ -24,12 +24,13 @@ from typing import Sequence
 
 import numpy as np
 
-from fmlogger import projector, tags
+from fmlogger import tags
+from fmlogger.sinks import projector
 from fmlogger.errors import ErrorPolicy
-from fmlogger.pca import AlignedProjection
-from fmlogger.probe import as_probe, head, leaves, map_inputs
-from fmlogger.render import _check_int
-from fmlogger.scatter import scatter_image
+from fmlogger.render.pca import AlignedProjection
+from fmlogger.capture.probe import as_probe, head, leaves, map_inputs
+from fmlogger.render.renderer import _check_int
+from fmlogger.render.scatter import scatter_image
 
 log = logging.getLogger("fmlogger")
 
@@ -98,9 +99,9 @@ class EmbeddingProducer:
     Args:
         layers: layer names, paths or patterns (as ``FeatureMapLogger``'s ``layers``).
         data: the embedding set: ``x``, ``(x, y)`` or a ``tf.data.Dataset`` (see
-            ``fmlogger.probe.as_probe``); its first ``max_points`` samples are kept.
+            ``fmlogger.capture.probe.as_probe``); its first ``max_points`` samples are kept.
         writer: the run's ``SummaryWriter`` (its folder gets the Projector files).
-        pooling: ``"avg"``, ``"max"`` or ``"flatten"`` (see ``fmlogger.projector.pool``).
+        pooling: ``"avg"``, ``"max"`` or ``"flatten"`` (see ``fmlogger.sinks.projector.pool``).
         max_points: at most this many samples, 1..100,000 (the Projector's limit).
         batch_size: samples per forward pass.
         tsne: also draw a t-SNE scatter (needs scikit-learn).
@@ -175,7 +176,7 @@ class EmbeddingProducer:
 
     def capture_for(self, model):
         """The batched ``Capture`` (embedding layers + the model output), built on first use."""
-        from fmlogger.capture import Capture
+        from fmlogger.capture.traced import Capture
 
         if self._capture is None or self._capture.model is not model:
             example = head(self.data.x, min(self.batch_size, self.size))
@@ -191,7 +192,7 @@ class EmbeddingProducer:
         Returns:
             ``({layer path: float32 [N, D]}, model output [N, ...] or None)``.
         """
-        from fmlogger.capture import Capture
+        from fmlogger.capture.traced import Capture
 
         capture = self.capture_for(model)
         pooled: dict[str, list] = {}

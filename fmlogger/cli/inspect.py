@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fmlogger import tags
-from fmlogger._png import encode_png
+from fmlogger.render.png import encode_png
 
 PILLOW_HINT = (
     "reading {path!r} needs Pillow, which is not installed. Install it with `pip install pillow` "
@@ -138,11 +138,11 @@ def inspect_model(
     """
     import keras
 
-    from fmlogger.actmax import ActivationMaximizer
-    from fmlogger.capture import Capture
-    from fmlogger.overlay import attribution_map, overlay, tile_images
-    from fmlogger.render import Renderer, RenderSettings
-    from fmlogger.saliency import Saliency, last_conv_layer
+    from fmlogger.explain.actmax import ActivationMaximizer
+    from fmlogger.capture.traced import Capture
+    from fmlogger.render.overlay import attribution_map, overlay, tile_images
+    from fmlogger.render.renderer import Renderer, RenderSettings
+    from fmlogger.explain.saliency import Saliency, last_conv_layer
 
     model = keras.models.load_model(model_path, compile=False)
     x = read_image(image_path, _model_input_shape(model), rescale=rescale)

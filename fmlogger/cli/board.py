@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from fmlogger._events import event_files, iter_values
+from fmlogger.runs.events import event_files, iter_values
 
 TENSORBOARD_DEFAULT_SAMPLES = 10
 _hinted: set[str] = set()

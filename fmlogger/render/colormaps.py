@@ -5,7 +5,7 @@ perceptually uniform maps by Stefan van der Walt and Nathaniel Smith (CC0); ``co
 Kenneth Moreland's diverging map (blue -> light grey -> red), meant for ``normalize="symmetric"``.
 
 Example:
-    >>> from fmlogger.colormaps import lookup_table
+    >>> from fmlogger.render.colormaps import lookup_table
     >>> lookup_table("viridis").shape
     (256, 3)
 """

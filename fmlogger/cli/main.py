@@ -20,7 +20,7 @@ def _positive_int(text: str) -> int:
 
 
 def _demo(args) -> int:
-    from fmlogger.demo import run_demo
+    from fmlogger.cli.demo import run_demo
 
     run_demo(args.logdir, epochs=args.epochs, verbose=0 if args.quiet else 1)
     print(f"\nFeature maps written to {args.logdir}/feature_maps. Open them with:\n")
@@ -39,7 +39,7 @@ def _port(text: str) -> int:
 
 
 def _board(args) -> int:
-    from fmlogger.board import serve
+    from fmlogger.cli.board import serve
 
     return serve(args.logdir, host=args.host, port=args.port, samples=args.samples)
 
@@ -47,8 +47,8 @@ def _board(args) -> int:
 def _compare(args) -> int:
     import numpy as np
 
-    from fmlogger._png import encode_png
-    from fmlogger.compare import compare_runs
+    from fmlogger.render.png import encode_png
+    from fmlogger.runs.compare import compare_runs
 
     try:
         result = compare_runs(args.run_a, args.run_b, args.layer, step=args.step, sample=args.sample)
@@ -71,7 +71,7 @@ def _compare(args) -> int:
 
 
 def _export(args) -> int:
-    from fmlogger.export import MissingPillow, export_run
+    from fmlogger.runs.export import MissingPillow, export_run
 
     try:
         result = export_run(args.logdir, args.out, gif=not args.no_gif, duration_ms=args.duration_ms)
@@ -109,7 +109,7 @@ def _target(text: str):
 
 
 def _inspect(args) -> int:
-    from fmlogger.inspection import inspect_model
+    from fmlogger.cli.inspect import inspect_model
 
     try:
         written = inspect_model(

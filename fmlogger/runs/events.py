@@ -1,6 +1,6 @@
 """Streaming event-file reading without TensorFlow, for the CLI (board, compare, export).
 
-``fmlogger.reader.read_run`` loads a whole run through TensorBoard's accumulator; the CLI only
+``fmlogger.runs.read.read_run`` loads a whole run through TensorBoard's accumulator; the CLI only
 needs image summaries of some tags, or just their steps, so it streams the TFRecord files and
 parses each record with TensorBoard's own ``Event`` proto (no TensorFlow import).
 
@@ -94,7 +94,7 @@ def decode_png(data: bytes) -> np.ndarray:
     try:
         from PIL import Image
     except ImportError:
-        from fmlogger.reader import decode_png as tf_decode
+        from fmlogger.runs.read import decode_png as tf_decode
 
         return tf_decode(data)
     with Image.open(io.BytesIO(data)) as image:

@@ -16,7 +16,7 @@ alpha (x - baseline))`` (trapezoid rule over ``steps`` intervals), so attributio
 ``f(x) - f(baseline)`` up to the integration error.
 
 Grad-CAM reaches any layer by path, also inside nested models (``"backbone/block3_conv"``): the
-layer's ``call`` is wrapped while the function is traced, as ``fmlogger.capture`` does.
+layer's ``call`` is wrapped while the function is traced, as ``fmlogger.capture.traced`` does.
 
 Example:
     >>> sal = Saliency(model)                                        # doctest: +SKIP
@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fmlogger._tf import tensorflow
-from fmlogger.render import _check_int
+from fmlogger.render.renderer import _check_int
 
 TARGETS = ("predicted", "label")
 BINARY_OUTPUTS = ("probability", "logit")
@@ -335,7 +335,7 @@ class Saliency:
 
     # ----- Grad-CAM ------------------------------------------------------------------------
     def _resolve_layer(self, layer: str):
-        from fmlogger.capture import select_layers
+        from fmlogger.capture.traced import select_layers
 
         if layer not in self._layers:
             if not isinstance(layer, str) or any(ch in layer for ch in "*?["):
@@ -358,7 +358,7 @@ class Saliency:
             data_format = getattr(obj, "data_format", None) or "channels_last"
 
             def trace(x, target):
-                from fmlogger.capture import _hooked
+                from fmlogger.capture.traced import _hooked
 
                 self.trace_count += 1
                 graph = tf.compat.v1.get_default_graph()
@@ -404,7 +404,7 @@ class Saliency:
         Returns:
             float32 ``[n, H, W]`` (or ``[n, h, w]``), non-negative, not normalized.
         """
-        from fmlogger.overlay import resize_bilinear
+        from fmlogger.render.overlay import resize_bilinear
 
         x = _check_single_input(self.model, x)
         classes = self.targets(x, target, labels)
@@ -487,7 +487,7 @@ def last_conv_layer(model, x) -> str:
     Raises:
         ValueError: when the model has no such layer.
     """
-    from fmlogger.capture import iter_layers, output_shapes
+    from fmlogger.capture.traced import iter_layers, output_shapes
 
     shapes = output_shapes(model, x[:1])
     leaves = [

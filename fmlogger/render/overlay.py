@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from fmlogger import colormaps, tiling
-from fmlogger.render import _check_choice
+from fmlogger.render import colormaps, tiling
+from fmlogger.render.renderer import _check_choice
 
 REDUCTIONS = ("max_abs", "abs_sum", "sum_abs", "positive_sum")
 """How attributions ``[n, H, W, C]`` become one map per sample: ``max_abs`` = max over channels of
@@ -159,7 +159,7 @@ def overlay(
         heatmaps: ``[n, h, w]``, resized bilinearly to ``H x W``; scaled per sample with
             ``unit_scale``. NaN/Inf pixels get the colormap's marker colour.
         alpha: heatmap weight in [0, 1]: 0 shows only the image, 1 only the heatmap.
-        colormap: one of ``fmlogger.colormaps.COLORMAPS``.
+        colormap: one of ``fmlogger.render.colormaps.COLORMAPS``.
         clip_percentile: the heatmap's top end is its ``100 - clip_percentile`` percentile.
         min_size: upscale (nearest neighbour, integer factor) until the longer side is at
             least this many pixels.

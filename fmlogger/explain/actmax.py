@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fmlogger._tf import tensorflow
-from fmlogger.render import _check_choice, _check_int
+from fmlogger.render.renderer import _check_choice, _check_int
 
 PARAMETRIZATIONS = ("pixel", "fourier")
 OBJECTIVES = ("mean", "center")
@@ -106,7 +106,7 @@ class ActivationMaximizer:
         value_range: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ):
-        from fmlogger.capture import select_layers
+        from fmlogger.capture.traced import select_layers
 
         _check_int("steps", steps, 1)
         _check_int("jitter", jitter, 0)
@@ -179,7 +179,7 @@ class ActivationMaximizer:
 
     def _activation(self, image, channels):
         """The objective per image: the chosen channel's mean (or centre) activation."""
-        from fmlogger.capture import _hooked
+        from fmlogger.capture.traced import _hooked
 
         tf = tensorflow()
         graph = tf.compat.v1.get_default_graph()
@@ -283,7 +283,7 @@ class ActivationMaximizer:
     def num_channels(self) -> int:
         """Channels (units) of the layer's output."""
         if self._num_channels is None:
-            from fmlogger.capture import output_shapes
+            from fmlogger.capture.traced import output_shapes
 
             shapes = output_shapes(
                 self.model, np.zeros((1,) + self.input_shape, np.float32), [(self.path, self._layer)]

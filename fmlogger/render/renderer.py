@@ -25,8 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-from fmlogger import colormaps, tiling
-from fmlogger.normalize import _AXES, NORMALIZE_MODES, normalize, value_range
+from fmlogger.render import colormaps, tiling
+from fmlogger.render.normalize import _AXES, NORMALIZE_MODES, normalize, value_range
 
 CHANNEL_ORDERS = ("index", "top_k")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -56,7 +56,7 @@ class RenderSettings:
 
     Args:
         normalize: ``"per_map"``, ``"per_layer"``, ``"symmetric"`` or ``"fixed"`` (see
-            ``fmlogger.normalize``).
+            ``fmlogger.render.normalize``).
         clip_percentile: clip this percentile at both ends before scaling (e.g. 1.0 -> 1st..99th),
             or None.
         colormap: ``"gray"`` (1-channel PNG), ``"viridis"``, ``"magma"`` or ``"coolwarm"``.

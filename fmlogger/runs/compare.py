@@ -19,8 +19,8 @@ import dataclasses
 import numpy as np
 
 from fmlogger import tags
-from fmlogger._events import decode_png, images_by_step, iter_values, resolve_run
-from fmlogger.state import load_state, probe_differences, setting_differences
+from fmlogger.runs.events import decode_png, images_by_step, iter_values, resolve_run
+from fmlogger.sinks.state import load_state, probe_differences, setting_differences
 
 GAP = 4
 GAP_VALUE = 128

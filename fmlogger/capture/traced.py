@@ -147,7 +147,7 @@ def _listing(paths: Sequence[str]) -> str:
         return ", ".join(paths)
     return (
         f"{', '.join(paths[:MAX_LISTED])}, ... and {len(paths) - MAX_LISTED} more "
-        "(fmlogger.capture.layer_paths(model) lists them all)"
+        "(fmlogger.capture.traced.layer_paths(model) lists them all)"
     )
 
 

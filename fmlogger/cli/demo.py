@@ -5,7 +5,7 @@ of Handwritten Digits", CC BY 4.0), shipped inside this package as ``data/digits
 needs neither a download nor scikit-learn. They are upscaled to 32x32.
 
 Example:
-    >>> from fmlogger.demo import run_demo
+    >>> from fmlogger.cli.demo import run_demo
     >>> run_demo("runs/demo", epochs=3)        # doctest: +SKIP
 """
 

@@ -24,8 +24,8 @@ import re
 import numpy as np
 
 from fmlogger import tags
-from fmlogger._events import decode_png, image_tags, resolve_run
-from fmlogger.timeline import number_bitmaps
+from fmlogger.runs.events import decode_png, image_tags, resolve_run
+from fmlogger.render.timeline import number_bitmaps
 
 PILLOW_HINT = (
     "GIF export needs Pillow, which is not installed: pip install 'fmlogger[export]' "
@@ -69,7 +69,7 @@ def labelled_frame(image: np.ndarray, step: int, *, scale: int = LABEL_SCALE) ->
 
 def read_frame_step(frame: np.ndarray, image_height: int, *, scale: int = LABEL_SCALE) -> int:
     """Reads back the step that ``labelled_frame`` drew under an image of ``image_height`` rows."""
-    from fmlogger.timeline import read_numbers
+    from fmlogger.render.timeline import read_numbers
 
     bar = frame[image_height:, :, 0] if frame.ndim == 3 else frame[image_height:]
     ink = bar[scale : scale + 5 * scale : scale, scale::scale] > 127

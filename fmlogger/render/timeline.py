@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmlogger import colormaps, tiling
-from fmlogger._png import GrowingPNG
+from fmlogger.render import colormaps, tiling
+from fmlogger.render.png import GrowingPNG
 
 # 3x5 glyphs: digits 0-9, "-" (index 10) and blank (index 11).
 _FONT_ROWS = (
@@ -92,7 +92,7 @@ def read_numbers(bitmaps: np.ndarray) -> list[int]:
 
 
 def untile(image: np.ndarray, n_tiles: int, *, cols: int | None = None, padding: int = 1) -> np.ndarray:
-    """Cuts a grid image made by ``fmlogger.tiling.tile`` back into its tiles ``[n_tiles, th, tw, c]``.
+    """Cuts a grid image made by ``fmlogger.render.tiling.tile`` back into its tiles ``[n_tiles, th, tw, c]``.
 
     Args:
         image: one grid ``[H, W]`` or ``[H, W, c]``.
@@ -282,7 +282,7 @@ class TimelineLog:
     def _restore(self) -> None:
         """Rebuilds the saved timelines from their newest images in the run (once, before the first add)."""
         from fmlogger import tags
-        from fmlogger._events import decode_png, iter_images
+        from fmlogger.runs.events import decode_png, iter_images
 
         saved, self._saved = self._saved, {}
         wanted = {tags.timeline_tag(name): name for name, meta in saved.items() if meta.get("steps")}

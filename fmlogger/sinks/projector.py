@@ -33,7 +33,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from fmlogger import tags
-from fmlogger._png import encode_png
+from fmlogger.render.png import encode_png
 
 MAX_POINTS = 100_000
 """The most points TensorBoard's Projector loads."""

@@ -1,0 +1,1 @@
+"""The ``fmlogger`` command line: ``demo``, ``board``, ``compare``, ``export``, ``inspect``."""
