@@ -39,7 +39,7 @@ def _event_bytes(run_dir: str) -> int:
 
 
 def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
-    from fmlogger.render import tiling
+    from fmlogger.render import resize, tiling
     from fmlogger.render.png import encode_png
     from fmlogger.logger import FeatureMapLogger
     from fmlogger.render.renderer import activation_stats, colorize_codes, quantized, to_maps
@@ -62,24 +62,26 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
         maps = maps[:, chosen] if chosen is not None else maps
         prepared[name] = maps
     shrink = {
-        n: tiling.downscale_factor(m.shape[2], m.shape[3], s.max_tile_size) if frames[n].kind == "grid" else 1
+        n: resize.downscale_factor(m.shape[2], m.shape[3], s.max_tile_size) if frames[n].kind == "grid" else 1
         for n, m in prepared.items()
     }
 
     def normalize_stage():  # block-average big maps (max_tile_size), normalize, quantize
         return {
-            n: quantized(tiling.block_mean(m, shrink[n]) if shrink[n] > 1 else m, s.normalize)
+            n: quantized(resize.block_mean(m, shrink[n]) if shrink[n] > 1 else m, s.normalize)
             for n, m in prepared.items()
         }
 
     codes = normalize_stage()
-    prepared = {n: tiling.block_mean(m, shrink[n]) if shrink[n] > 1 else m for n, m in prepared.items()}
+    prepared = {n: resize.block_mean(m, shrink[n]) if shrink[n] > 1 else m for n, m in prepared.items()}
     pixels = {n: colorize_codes(c, mk, s.colormap) for n, (c, mk) in codes.items()}
     scales = {}
     for name, maps in prepared.items():
         kind = frames[name].kind
-        pick = tiling.uniform_scale if kind == "grid" else tiling.axis_scale
-        scales[name] = pick(maps.shape[2], maps.shape[3], s.min_tile_size)
+        if kind == "grid":
+            scales[name] = (resize.upscale_factor(maps.shape[2], maps.shape[3], s.min_tile_size),) * 2
+        else:
+            scales[name] = resize.axis_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
     pngs = {n: [encode_png(i) for i in f.images] for n, f in frames.items()}
     image_rows = [(f"feature_maps/{n}", f.images.shape[2], f.images.shape[1], pngs[n], f.description) for n, f in frames.items()]
     scalar_rows = [(f"feature_map_stats/{n}/{k}", v) for n, f in frames.items() for k, v in f.stats.items()]

@@ -4,8 +4,11 @@
 first used.
 
 Example:
-    >>> import fmlogger                                                          # doctest: +SKIP
-    >>> model.fit(x, y, epochs=5, callbacks=[fmlogger.FeatureMapCallback("runs", probe=x[:8])])
+    >>> import fmlogger
+    >>> fmlogger.__all__[:3]
+    ['ActivationMaximizer', 'ExplainSettings', 'FeatureMapCallback']
+    >>> callback = fmlogger.FeatureMapCallback("runs", probe=x[:8])             # doctest: +SKIP
+    >>> model.fit(x, y, epochs=5, callbacks=[callback])                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ _LAZY = {
     "Saliency": "fmlogger.explain.saliency",
     "ActivationMaximizer": "fmlogger.explain.actmax",
     "ExplainSettings": "fmlogger.explain.settings",
-    "layer_paths": "fmlogger.capture.traced",
+    "layer_paths": "fmlogger.capture.layers",
     "read_run": "fmlogger.runs.read",
     "export_run": "fmlogger.runs.export",
     "compare_runs": "fmlogger.runs.compare",

@@ -16,7 +16,7 @@ import keras
 
 from fmlogger.logger import FeatureMapLogger
 from fmlogger.capture.probe import as_probe
-from fmlogger.render.renderer import _check_int
+from fmlogger._checks import check_int as _check_int
 
 log = logging.getLogger("fmlogger")
 

@@ -3,6 +3,8 @@
 Example:
     >>> policy = ErrorPolicy("warn")
     >>> policy.report("layer 'conv1'", RuntimeError("boom"))   # logs one warning, returns
+    >>> policy.site("writing step 3 to runs/a")
+    'writing step # to runs/a'
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ log = logging.getLogger("fmlogger")
 
 ON_ERROR = ("warn", "raise")
 
+_STEP_NUMBER = re.compile(r"\b(step|epoch) -?\d+\b")
+
 
 class ErrorPolicy:
     """``"warn"``: log each kind of failure once (where + cause) and carry on; ``"raise"``: re-raise.
 
-    A kind is the place (numbers such as the step ignored) and the exception type.
+    A kind is the site, the ``where`` text with its step (or epoch) number left out, and the
+    exception type: the same layer failing at every step is one warning, two layers whose names
+    differ only by digits (``c3d_1``, ``c3d_2``) are two.
     """
 
     def __init__(self, on_error: str = "warn"):
@@ -27,11 +33,16 @@ class ErrorPolicy:
         self.on_error = on_error
         self._reported: set[tuple[str, str]] = set()
 
+    @staticmethod
+    def site(where: str) -> str:
+        """``where`` without its step number: ``"step 3"`` -> ``"step #"``, ``"epoch 4"`` -> ``"epoch #"``."""
+        return _STEP_NUMBER.sub(lambda m: f"{m.group(1)} #", where)
+
     def report(self, where: str, error: BaseException) -> None:
-        """Raises ``error`` under ``"raise"``; otherwise logs it the first time it is seen."""
+        """Raises ``error`` under ``"raise"``; otherwise logs it the first time its kind is seen."""
         if self.on_error == "raise":
             raise error
-        key = (re.sub(r"\d+", "#", where), type(error).__name__)  # "step 3" and "step 4": one kind
+        key = (self.site(where), type(error).__name__)
         if key in self._reported:
             return
         self._reported.add(key)

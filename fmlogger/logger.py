@@ -22,7 +22,8 @@ from fmlogger.render.png import encode_png
 from fmlogger.sinks.worker import Worker
 from fmlogger.errors import ErrorPolicy
 from fmlogger.capture.probe import as_probe
-from fmlogger.render.renderer import Frame, Renderer, RenderSettings, _check_int
+from fmlogger._checks import check_int as _check_int
+from fmlogger.render.renderer import Frame, Renderer, RenderSettings
 from fmlogger.sinks.events import SummaryWriter
 
 log = logging.getLogger("fmlogger")
@@ -194,7 +195,7 @@ class FeatureMapLogger:
             raise ValueError(f"background must be True or False. Received: background={background!r}")
         _check_int("max_layers", max_layers, 1)
         self.log_dir = _check_log_dir(log_dir)
-        from fmlogger.capture.traced import check_layer_specs
+        from fmlogger.capture.layers import check_layer_specs
 
         check_layer_specs(layers, allow_empty=bool(saliency or gradcam or activation_max or embeddings))
         self.layers = layers

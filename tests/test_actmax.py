@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tiny_cnn
+from helpers.models import tiny_cnn
 
 keras = pytest.importorskip("keras")
 

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-import tb_http
-from conftest import tiny_cnn, tiny_data
+from helpers import tb_http
+from helpers.models import tiny_cnn, tiny_data
 
 from fmlogger import tags
 from fmlogger.cli import board
@@ -52,6 +52,7 @@ def test_tensorboard_flags():
     ]
 
 
+@pytest.mark.slow  # a TensorBoard server
 def test_fmlogger_board_serves_all_steps(thirty_steps):
     port = tb_http.free_port()
     server = tb_http.popen(

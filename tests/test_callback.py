@@ -3,7 +3,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from conftest import feature_map_tags, image_steps, read_run, tiny_cnn, tiny_data  # noqa: E402
+from helpers.models import tiny_cnn, tiny_data  # noqa: E402
+from helpers.runs import feature_map_tags, image_steps, read_run  # noqa: E402
 from fmlogger import FeatureMapCallback, tags  # noqa: E402
 
 

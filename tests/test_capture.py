@@ -5,8 +5,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from conftest import tiny_cnn, tiny_data  # noqa: E402
-from fmlogger.capture.traced import Capture, iter_layers, select_layers  # noqa: E402
+from helpers.models import tiny_cnn, tiny_data  # noqa: E402
+from fmlogger.capture import Capture, iter_layers, select_layers  # noqa: E402
 
 
 def test_iter_layers_gives_paths_of_nested_models():

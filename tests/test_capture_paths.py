@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+from helpers.models import conv_block
 
-from fmlogger.capture.traced import Capture, layer_paths, select_layers
+from fmlogger.capture import Capture, layer_paths, select_layers
 
 
 def _block_model():
     import keras
 
-    class Block(keras.layers.Layer):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.conv = keras.layers.Conv2D(2, 3, padding="same", name="conv")
-            self.relu = keras.layers.ReLU(name="relu")
-
-        def call(self, x):
-            return self.relu(self.conv(x))
-
     inputs = keras.Input((8, 8, 1))
     inner_in = keras.Input((8, 8, 2))
-    deep = keras.Model(inner_in, Block(name="deep_block")(inner_in), name="deep")
-    x = Block(name="block")(inputs)
+    deep = keras.Model(inner_in, conv_block(2, name="deep_block")(inner_in), name="deep")
+    x = conv_block(2, name="block")(inputs)
     x = deep(x)
     return keras.Model(inputs, x, name="outer")
 

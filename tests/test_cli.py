@@ -3,9 +3,10 @@ import sys
 
 import pytest
 
-from conftest import feature_map_tags, image_steps, read_run
+from helpers.runs import feature_map_tags, image_steps, read_run
 
 
+@pytest.mark.slow  # a subprocess
 def test_demo_writes_feature_maps_for_each_epoch(tmp_path):
     pytest.importorskip("tensorflow")
     out = subprocess.run(
@@ -24,6 +25,7 @@ def test_demo_writes_feature_maps_for_each_epoch(tmp_path):
     assert (tmp_path / "train").is_dir() and (tmp_path / "validation").is_dir()
 
 
+@pytest.mark.slow  # a subprocess
 def test_bad_epochs_is_rejected():
     out = subprocess.run([sys.executable, "-m", "fmlogger", "demo", "--epochs", "0"], capture_output=True, text=True)
     assert out.returncode == 2 and "must be a positive integer" in out.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import read_run
+from helpers.runs import read_run
 
 from fmlogger import tags
 from fmlogger.cli.main import main

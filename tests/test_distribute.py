@@ -12,7 +12,10 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import feature_map_tags, image_steps, read_run, tiny_cnn, tiny_data
+import pytest
+
+from helpers.models import tiny_cnn, tiny_data
+from helpers.runs import feature_map_tags, image_steps, read_run
 from fmlogger import tags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,6 +55,7 @@ MIRRORED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a subprocess
 def test_mirrored_strategy_two_logical_cpus_one_writer(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED)

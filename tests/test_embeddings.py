@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import read_run, tiny_cnn, tiny_data
+from helpers.models import tiny_cnn, tiny_data
+from helpers.runs import read_run
 from fmlogger import tags
 from fmlogger.views.embeddings import EmbeddingProducer, class_labels, predicted_classes
 

@@ -14,7 +14,8 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import feature_map_tags, image_steps, read_run, tiny_cnn, tiny_data
+from helpers.models import tiny_cnn, tiny_data, with_volumes
+from helpers.runs import feature_map_tags, image_steps, read_run
 from fmlogger import tags
 
 
@@ -77,12 +78,18 @@ def test_nan_mid_training_is_drawn_counted_and_reported_once(on_error, tmp_path,
     ]
 
 
-def _remove_after_epoch(log_dir, epoch_to_remove):
+def _remove_after_epoch(log_dir, epoch_to_remove, *, written_by=None):
+    """Deletes ``log_dir`` when ``epoch_to_remove`` ends; first waits for the background writer of
+    ``written_by`` (a callback), so the step logged at that epoch's end went into the old folder."""
     import keras
 
-    return keras.callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: epoch == epoch_to_remove and shutil.rmtree(log_dir)
-    )
+    def remove(epoch, logs):
+        if epoch == epoch_to_remove:
+            if written_by is not None:
+                written_by.logger.flush()
+            shutil.rmtree(log_dir)
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=remove)
 
 
 def test_run_folder_removed_mid_run_warn_recreates_and_goes_on(tmp_path, caplog):
@@ -93,7 +100,8 @@ def test_run_folder_removed_mid_run_warn_recreates_and_goes_on(tmp_path, caplog)
     callback = FeatureMapCallback(log_dir, x[:2], ["conv1"], max_samples=2)
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
         history = tiny_cnn().fit(
-            x, y, epochs=4, batch_size=4, verbose=0, callbacks=[callback, _remove_after_epoch(log_dir, 1)]
+            x, y, epochs=4, batch_size=4, verbose=0,
+            callbacks=[callback, _remove_after_epoch(log_dir, 1, written_by=callback)],
         )
     assert len(history.history["loss"]) == 4
     # steps 0..2 went with the deleted folder; 3 and 4 are in the re-created one
@@ -128,28 +136,13 @@ def test_run_folder_removed_mid_run_raise_stops(tmp_path):
     assert epochs == [0]  # raised at step 2, in the callback after epoch 1, before later callbacks
 
 
-def _with_volume():
-    """A Conv3D (5-D output, not drawable) beside a Conv2D (drawable)."""
-    import keras
-
-    inputs = keras.Input((16, 16, 1))
-    flat = keras.layers.Conv2D(2, 3, name="conv2d")(inputs)
-    depth4 = keras.layers.Reshape((16, 16, 1, 1))(inputs) * keras.ops.ones((1, 1, 1, 4, 1))
-    volume = keras.layers.Conv3D(2, 3, name="conv3d")(depth4)
-    pooled = [keras.layers.GlobalAveragePooling2D()(flat), keras.layers.GlobalAveragePooling3D()(volume)]
-    x = keras.layers.Concatenate()(pooled)
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    return model
-
-
 def test_undrawable_output_warn_skips_that_layer_once(tmp_path, caplog):
     from fmlogger import FeatureMapCallback
 
     x, y = tiny_data(8)
     callback = FeatureMapCallback(tmp_path, x[:2], ["conv2d", "conv3d"], max_samples=2)
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
-        history = _with_volume().fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[callback])
+        history = with_volumes().fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[callback])
     assert len(history.history["loss"]) == 3
     run = read_run(tmp_path / tags.RUN_SUBDIR)
     assert feature_map_tags(run) == {"feature_maps/conv2d"}
@@ -160,6 +153,27 @@ def test_undrawable_output_warn_skips_that_layer_once(tmp_path, caplog):
         "volume and use log_arrays. Training goes on; further failures of this kind are not reported. "
         "Pass on_error='raise' to stop instead."
     ]
+
+
+def test_layers_whose_names_differ_only_by_digits_are_reported_apart(tmp_path, caplog):
+    from fmlogger import FeatureMapCallback
+
+    x, y = tiny_data(8)
+    callback = FeatureMapCallback(tmp_path, x[:2], ["conv2d", "c3d_1", "c3d_2"], max_samples=2)
+    with caplog.at_level(logging.WARNING, logger="fmlogger"):
+        model = with_volumes(["c3d_1", "c3d_2"])
+        history = model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[callback])
+    assert len(history.history["loss"]) == 3
+    run = read_run(tmp_path / tags.RUN_SUBDIR)
+    assert feature_map_tags(run) == {"feature_maps/conv2d"}
+    assert image_steps(run, "feature_maps/conv2d") == [0, 1, 2, 3]
+    # each volume failed at all 4 steps: one warning per layer, each naming its layer
+    warnings = _warnings(caplog)
+    assert sorted(w.split(" failed and is skipped: ")[0] for w in warnings) == [
+        "fmlogger: logging layer 'c3d_1'",
+        "fmlogger: logging layer 'c3d_2'",
+    ]
+    assert all("UnsupportedOutput: 5-D output of shape (2, 14, 14, 2, 2)" in w for w in warnings)
 
 
 def test_undrawable_output_raise_stops_before_training(tmp_path):
@@ -173,7 +187,7 @@ def test_undrawable_output_raise_stops_before_training(tmp_path):
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
     callback = FeatureMapCallback(tmp_path, x[:2], ["conv3d"], max_samples=2, on_error="raise")
     with pytest.raises(UnsupportedOutput, match=r"5-D output of shape \(2, 14, 14, 2, 2\)"):
-        _with_volume().fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[callback, counter])
+        with_volumes().fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[callback, counter])
     assert batches == []  # step 0 is logged when epoch 0 begins
 
 
@@ -188,3 +202,21 @@ def test_the_same_failure_at_every_step_is_reported_once(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
     assert "flushing step 0 to runs/a failed" in messages[0] and "OSError: disk full" in messages[0]
+
+
+def test_a_kind_is_the_site_without_its_step_and_the_error_type(caplog):
+    from fmlogger.errors import ErrorPolicy
+
+    assert ErrorPolicy.site("writing step 12 to runs/a") == "writing step # to runs/a"
+    assert ErrorPolicy.site("logging embeddings at epoch 3") == "logging embeddings at epoch #"
+    assert ErrorPolicy.site("logging layer 'c3d_12'") == "logging layer 'c3d_12'"  # names keep their digits
+    policy = ErrorPolicy("warn")
+    with caplog.at_level(logging.WARNING, logger="fmlogger"):
+        for step in range(3):
+            for name in ("block1/conv", "block2/conv", "block10/conv"):
+                policy.report(f"logging layer '{name}' at step {step}", ValueError("bad"))
+    assert [r.getMessage().split(" failed")[0] for r in caplog.records] == [
+        "fmlogger: logging layer 'block1/conv' at step 0",
+        "fmlogger: logging layer 'block2/conv' at step 0",
+        "fmlogger: logging layer 'block10/conv' at step 0",
+    ]

@@ -7,7 +7,8 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import image_steps, read_run, tiny_cnn, tiny_data
+from helpers.models import nested_cnn, tiny_cnn, tiny_data
+from helpers.runs import image_steps, read_run
 
 keras = pytest.importorskip("keras")
 
@@ -17,22 +18,8 @@ from fmlogger.explain.settings import ExplainSettings
 from fmlogger.logger import FeatureMapLogger
 
 
-def nested_model():
-    """backbone (conv1, conv2) nested in an outer model with a 2-class softmax head."""
-    keras.utils.set_random_seed(0)
-    bb_in = keras.Input((16, 16, 1))
-    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(bb_in)
-    h = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv2")(h)
-    backbone = keras.Model(bb_in, h, name="backbone")
-    inputs = keras.Input((16, 16, 1))
-    z = keras.layers.GlobalAveragePooling2D(name="gap")(backbone(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="head")(z), name="outer")
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    return model
-
-
 def test_callback_writes_every_explanation_at_every_epoch(tmp_path):
-    model = nested_model()
+    model = nested_cnn()  # backbone (conv1, conv2) nested in an outer model, 2-class head
     x, y = tiny_data(32)
     cb = FeatureMapCallback(
         tmp_path,

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import read_run
+from helpers.runs import read_run
 
 from fmlogger import tags
 from fmlogger.runs.events import images_by_step

@@ -1,7 +1,10 @@
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow  # a subprocess
 def test_import_fmlogger_does_not_import_tensorflow_or_keras():
     code = (
         "import sys, fmlogger, fmlogger.render.renderer, fmlogger.logger, fmlogger.tags, fmlogger.cli.main\n"
@@ -12,6 +15,7 @@ def test_import_fmlogger_does_not_import_tensorflow_or_keras():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # a subprocess
 def test_public_names_load_lazily():
     code = (
         "import fmlogger, sys; fmlogger.FeatureMapCallback; print('keras' in sys.modules, "

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import tiny_cnn
+from helpers.models import tiny_cnn
 
 keras = pytest.importorskip("keras")
 
@@ -116,6 +116,7 @@ def test_read_image_without_pillow_says_what_to_do(tmp_path, monkeypatch):
     assert read_image(str(tmp_path / "x.npy"), rescale=2.0).tolist() == np.full((1, 4, 4, 1), 2.0).tolist()
 
 
+@pytest.mark.slow  # a subprocess
 def test_new_modules_do_not_import_tensorflow():
     import subprocess
 

@@ -3,7 +3,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from conftest import image_steps, read_run, tiny_cnn, tiny_data  # noqa: E402
+from helpers.models import tiny_cnn, tiny_data  # noqa: E402
+from helpers.runs import image_steps, read_run  # noqa: E402
 from fmlogger import FeatureMapLogger, tags  # noqa: E402
 
 

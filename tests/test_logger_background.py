@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import image_steps, read_run, tiny_cnn, tiny_data
+from helpers.models import tiny_cnn, tiny_data
+from helpers.runs import image_steps, read_run
 from fmlogger import tags
 from fmlogger.logger import FeatureMapLogger, PendingFrames
 from fmlogger.render.renderer import UnsupportedOutput

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import feature_map_tags, read_run, tiny_cnn
+from helpers.models import conv_block, tiny_cnn
+from helpers.runs import feature_map_tags, read_run
 from fmlogger import tags
 
 N, SIZE = 8, 16
@@ -111,20 +112,11 @@ def sequential_in_sequential():
 def subclassed():
     import keras
 
-    class Block(keras.layers.Layer):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.conv = keras.layers.Conv2D(3, 3, padding="same", name="conv")
-            self.relu = keras.layers.ReLU(name="relu")
-
-        def call(self, x):
-            return self.relu(self.conv(x))
-
     class Net(keras.Model):
         def __init__(self):
             super().__init__(name="net")
             self.stem = keras.layers.Conv2D(4, 3, name="stem")
-            self.block = Block(name="block")
+            self.block = conv_block(3, name="block")
             self.gap = keras.layers.GlobalAveragePooling2D()
             self.out = keras.layers.Dense(2, activation="softmax")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fmlogger.render.colormaps import lookup_table, nonfinite_color
-from fmlogger.render.overlay import attribution_map, overlay, resize_bilinear, tile_images, unit_scale
+from fmlogger.render.overlay import attribution_map, overlay, tile_images, unit_scale
 
 
 def test_attribution_map_reductions():
@@ -76,14 +76,6 @@ def test_unit_scale_keeps_zero_at_the_bottom_and_clips_the_top():
     np.testing.assert_allclose(
         unit_scale(np.array([[[-1.0, 0.0, 1.0]]]), clip_percentile=None, symmetric=True), [[[0, 0.5, 1]]]
     )
-
-
-def test_resize_bilinear_matches_tensorflow():
-    tf = pytest.importorskip("tensorflow")
-    maps = np.random.default_rng(1).random((2, 5, 7)).astype(np.float32)
-    ours = resize_bilinear(maps, (13, 9))
-    theirs = tf.image.resize(maps[..., None], (13, 9), method="bilinear").numpy()[..., 0]
-    np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
 def test_tile_images_grey_and_rgb_grids():

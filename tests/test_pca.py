@@ -32,6 +32,23 @@ def test_pca_wide_data_path_matches_tall_path(rng):
     assert np.allclose(np.abs(np.sum(fit.components * tall.components, axis=1)), 1.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(400, 12), (30, 50)])  # tall: scatter-matrix path; wide: SVD path
+def test_pca_matches_scikit_learn(shape):
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape) * np.linspace(3.0, 0.1, shape[1])  # distinct variances per feature
+    ours = pca(x, 5)
+    theirs = decomposition.PCA(n_components=5, svd_solver="full").fit(x)
+    np.testing.assert_allclose(ours.mean, theirs.mean_, atol=1e-12)
+    np.testing.assert_allclose(ours.explained_variance, theirs.explained_variance_, rtol=1e-8)
+    np.testing.assert_allclose(ours.explained_variance_ratio, theirs.explained_variance_ratio_, rtol=1e-8)
+    dots = np.sum(ours.components * theirs.components_, axis=1)
+    np.testing.assert_allclose(np.abs(dots), 1.0, atol=1e-8)  # the same directions, up to sign
+    signs = np.sign(dots)
+    np.testing.assert_allclose(ours.components, signs[:, None] * theirs.components_, atol=1e-6)
+    np.testing.assert_allclose(ours.transform(x), signs * theirs.transform(x), atol=1e-6)
+
+
 def test_pca_pads_missing_components_and_survives_constant_data():
     fit = pca(np.ones((5, 2)), 3)
     assert fit.components.shape == (3, 2)

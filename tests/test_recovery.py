@@ -10,8 +10,10 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
-from conftest import feature_map_tags, image_steps, read_run, tiny_cnn, tiny_data
+from helpers.models import tiny_cnn, tiny_data
+from helpers.runs import feature_map_tags, image_steps, read_run
 from fmlogger import tags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,7 +24,7 @@ TRAIN = textwrap.dedent(
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     sys.path.insert(0, {tests!r})
     import keras
-    from conftest import tiny_cnn, tiny_data
+    from helpers.models import tiny_cnn, tiny_data
     from fmlogger import FeatureMapCallback
 
     log_dir, weights, initial_epoch, epochs, kill_after = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
@@ -54,6 +56,7 @@ def _train(tmp_path, initial_epoch, epochs, kill_after):
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # a subprocess
 def test_kill_9_keeps_every_logged_step_and_resume_continues(tmp_path):
     k = 3
     killed = _train(tmp_path, initial_epoch=0, epochs=10, kill_after=k)

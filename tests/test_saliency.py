@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tiny_cnn, tiny_data
+from helpers.models import nested_cnn, tiny_cnn, tiny_data
 
 keras = pytest.importorskip("keras")
 
 from fmlogger.render.overlay import attribution_map
-from fmlogger.explain.saliency import (
-    Saliency,
-    gradcam,
-    integrated_gradients,
-    last_conv_layer,
-    smoothgrad,
-    vanilla_gradients,
-)
+from fmlogger.explain.gradcam import gradcam, last_conv_layer
+from fmlogger.explain.saliency import Saliency, integrated_gradients, smoothgrad, vanilla_gradients
 
 
 def half_model(side: str):
@@ -47,17 +41,7 @@ def squares(n, seed, size=24, side=5):
 @pytest.fixture(scope="module")
 def square_detector():
     """A nested backbone (conv1, conv2) -> global max pool -> one sigmoid unit, trained to find the square."""
-    keras.utils.set_random_seed(0)
-    bb_in = keras.Input((24, 24, 1))
-    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(bb_in)
-    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(h)
-    backbone = keras.Model(bb_in, h, name="backbone")
-    inputs = keras.Input((24, 24, 1))
-    z = keras.layers.GlobalMaxPooling2D(name="gmp")(backbone(inputs))
-    model = keras.Model(
-        inputs, keras.layers.Dense(1, activation="sigmoid", name="head")(z), name="square_detector"
-    )
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    model = nested_cnn(size=24, filters=(8, 8), pooling="max", classes=1, name="square_detector")
     x, y, _ = squares(512, 0)
     model.fit(x, y, epochs=4, batch_size=32, verbose=0)
     return model

@@ -6,19 +6,8 @@ import numpy as np
 import pytest
 
 from fmlogger.render import scatter
-from fmlogger.render.scatter import PALETTE, nice_ticks, scatter_image, text_mask
-
-
-def test_font_covers_printable_ascii_and_replaces_the_rest():
-    assert scatter.glyphs().shape == (95, 12, 6)
-    assert not text_mask(" ").any()
-    for ch in "0123456789AZaz-.%@":
-        assert text_mask(ch).any(), ch
-    assert text_mask("ab").shape == (12, 12)
-    assert np.array_equal(text_mask("é"), text_mask("?"))
-    # distinct glyphs for characters a tick label needs
-    digits = [text_mask(c).tobytes() for c in "0123456789-.e"]
-    assert len(set(digits)) == len(digits)
+from fmlogger.render.font import text_mask
+from fmlogger.render.scatter import PALETTE, nice_ticks, scatter_image
 
 
 @pytest.mark.parametrize(
@@ -60,10 +49,34 @@ def test_scatter_is_deterministic_and_ignores_non_finite_points(rng):
 def test_legend_lists_at_most_20_entries_then_more():
     names = [f"class{i}" for i in range(25)]
     image = scatter_image(np.zeros((25, 2)) + np.arange(25)[:, None], np.arange(25), names, size=(480, 640))
-    # the swatch of entry 21 (index 20) is not drawn, entry 20's is
-    assert np.any(np.all(image == PALETTE[19], axis=-1))
-    swatch_rows = [np.all(image == PALETTE[i], axis=-1).sum() for i in range(20)]
-    assert min(swatch_rows) >= 64  # every listed entry has its 8x8 swatch
+    # legend geometry: 8 + 6 * len("+00 more") + 16 = 72 px wide, at x = 640 - 10 - 72 + 10 = 568,
+    # rows of 16 px from y = 8 (no title): swatch at rows y+2..y+9, x..x+7; text at x + 12
+    x, top, step = 568, 8, 16
+    legend = image[:, x:]
+    for i in range(20):  # every listed entry has its 8x8 swatch in its own colour, in its row
+        row = top + i * step
+        assert np.all(image[row + 2 : row + 10, x : x + 8] == PALETTE[i]), i
+    for i in range(20, 25):  # entries 21..25 get no swatch, though their points are drawn
+        assert not np.all(legend == PALETTE[i], axis=-1).any(), i
+        assert np.all(image[:, :x] == PALETTE[i], axis=-1).sum() >= 21, i
+    more = text_mask("+5 more")  # the 21st row says how many are left out
+    row = top + 20 * step
+    ink = np.all(image[row : row + 12, x + 12 : x + 12 + more.shape[1]] == scatter.INK, axis=-1)
+    np.testing.assert_array_equal(ink, more)
+    assert not np.any(np.all(image[row + step :, x:] == scatter.INK, axis=-1))  # nothing below it
+
+
+def test_every_category_an_embedding_view_colours_gets_its_own_colour():
+    from fmlogger.views.embeddings import MAX_COLOR_CATEGORIES
+
+    colours = {tuple(c) for c in PALETTE.tolist()}
+    assert len(colours) == len(PALETTE) >= MAX_COLOR_CATEGORIES
+    assert not colours & {scatter.BACKGROUND, scatter.INK, scatter.GRID}
+    labels = np.arange(MAX_COLOR_CATEGORIES)
+    grid = np.stack([labels % 10, labels // 10], axis=1).astype(float)  # 10 x 5 points, well apart
+    image = scatter_image(grid, labels, size=(400, 400))
+    for label in labels:  # one dot per category, each in its own colour
+        assert np.all(image == PALETTE[label], axis=-1).sum() >= 21, label
 
 
 def test_unlabelled_points_use_one_colour(rng):

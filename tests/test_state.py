@@ -6,7 +6,8 @@ import json
 import logging
 
 import numpy as np
-from conftest import read_run, tiny_cnn, tiny_data
+from helpers.models import tiny_cnn, tiny_data
+from helpers.runs import read_run
 
 from fmlogger import tags
 from fmlogger.runs.events import iter_values

@@ -1,4 +1,4 @@
-"""SummaryWriter.write_step: one event per step that TensorBoard reads like image()/scalar()."""
+"""SummaryWriter.write_step: one event per step that TensorBoard reads like image() and tf.summary.scalar."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from conftest import read_run
+from helpers.runs import read_run
 from fmlogger.render.png import encode_png
 from fmlogger.sinks.events import SummaryWriter
 
@@ -28,9 +28,12 @@ def test_write_step_reads_back_like_image_and_scalar(tmp_path, rng):
         images=[("feature_maps/a", images, "desc a")],
         scalars=[("feature_map_stats/a/mean", 0.25), ("feature_map_stats/a/std", 2)],
     )
-    writer.image("feature_maps/b", images, 4, "desc b")  # the old methods still work beside it
-    writer.scalar("feature_map_stats/b/mean", 0.5, 4)
+    writer.image("feature_maps/b", images, 4, "desc b")  # the one-tag method still works beside it
     writer.close()
+    import tensorflow as tf
+
+    with tf.summary.create_file_writer(str(tmp_path / "run")).as_default():  # TensorFlow's own scalar
+        tf.summary.scalar("feature_map_stats/b/mean", 0.5, step=4)
     assert size > 0
     run = read_run(tmp_path / "run")
     assert set(run.images) == {"feature_maps/a", "feature_maps/b"}

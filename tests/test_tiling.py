@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fmlogger.render.tiling import axis_scale, grid_shape, grid_size, tile, uniform_scale
+from fmlogger.render.tiling import grid_shape, grid_size, tile
 
 
 @pytest.mark.parametrize(
@@ -34,8 +34,3 @@ def test_tile_upscales_nearest_neighbour():
     out = tile(maps, scale=(2, 3), padding=0)
     assert out[0].tolist() == [[1, 1, 1, 2, 2, 2], [1, 1, 1, 2, 2, 2], [3, 3, 3, 4, 4, 4], [3, 3, 3, 4, 4, 4]]
 
-
-def test_scale_factors():
-    assert uniform_scale(5, 5, 32) == (7, 7)  # ceil(32 / 5)
-    assert uniform_scale(64, 16, 32) == (1, 1)
-    assert axis_scale(1, 10, 32) == (32, 4)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
-import tb_http
-from conftest import read_run
+from helpers import tb_http
+from helpers.runs import read_run
 
 from fmlogger import tags
-from fmlogger.render.timeline import GLYPHS, Timeline, decode, number_bitmaps, read_numbers, untile
+from fmlogger.render.timeline import Timeline, decode, untile
 
 STEPS = 30
 # 8x8 maps with min_tile_size=32 are upscaled 4x: 32x32 tiles; 4 channels shown.
@@ -32,22 +30,6 @@ def write_steps(log_dir, steps=STEPS, **options):
 def thirty_steps(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("timeline30")
     return log_dir, write_steps(log_dir)
-
-
-def test_digit_glyphs_golden_and_read_back():
-    bits = number_bitmaps([10], scale=1)[0].astype(int)
-    # "1" then "0", each 3 columns plus a blank column.
-    assert bits.tolist() == [
-        [0, 1, 0, 0, 1, 1, 1, 0],
-        [1, 1, 0, 0, 1, 0, 1, 0],
-        [0, 1, 0, 0, 1, 0, 1, 0],
-        [0, 1, 0, 0, 1, 0, 1, 0],
-        [1, 1, 1, 0, 1, 1, 1, 0],
-    ]
-    assert len({g.tobytes() for g in GLYPHS}) == len(GLYPHS)  # every glyph distinct
-    numbers = [0, 7, 42, 1234, -5]
-    assert read_numbers(number_bitmaps(numbers, scale=1)) == numbers
-    assert number_bitmaps([3], scale=3).shape == (1, 15, 12)
 
 
 def test_untile_inverts_tile():
@@ -118,23 +100,10 @@ def test_bad_timeline_options_name_the_argument(tmp_path):
         FeatureMapLogger(tmp_path, timeline_max_channels=0)
 
 
+@pytest.mark.slow  # a TensorBoard server
 def test_real_tensorboard_default_flags_newest_timeline_holds_all_steps(thirty_steps):
     log_dir, run = thirty_steps
-    port = tb_http.free_port()
-    server = tb_http.popen(
-        [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            str(log_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = tb_http.start_tensorboard(log_dir)
     try:
         timeline_tag, image_tag = tags.timeline_tag("conv"), tags.image_tag("conv")
 
@@ -159,19 +128,6 @@ def test_real_tensorboard_default_flags_newest_timeline_holds_all_steps(thirty_s
             np.testing.assert_array_equal(tiles[row], untile(main[step][0], COLUMNS, padding=1))
     finally:
         tb_http.stop(server)
-
-
-def test_new_modules_do_not_import_tensorflow():
-    import subprocess
-
-    code = (
-        "import sys, fmlogger.render.timeline, fmlogger.sinks.state, fmlogger.cli.board, fmlogger.runs.compare, fmlogger.runs.export; "
-        "print('tensorflow' in sys.modules)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=tb_http.popen_env()
-    )
-    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("max_rows", [64, 4])

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import tiny_cnn, tiny_data
+from helpers.models import tiny_cnn, tiny_data
 from fmlogger import tags
 
 
@@ -83,7 +83,7 @@ def test_unknown_pattern_and_class_are_named(tmp_path):
 def test_long_layer_listing_is_cut_with_a_pointer(tmp_path):
     import keras
 
-    from fmlogger.capture.traced import Capture, layer_paths
+    from fmlogger.capture import Capture, layer_paths
 
     backbone = keras.applications.MobileNetV2(
         input_shape=(32, 32, 3), alpha=0.35, weights=None, include_top=False
@@ -94,7 +94,7 @@ def test_long_layer_listing_is_cut_with_a_pointer(tmp_path):
     message = str(info.value)
     assert "Did you mean 'block_3_expand_relu'" in message
     more = len(layer_paths(backbone)) - 60
-    assert f"... and {more} more (fmlogger.capture.traced.layer_paths(model) lists them all)." in message
+    assert f"... and {more} more (fmlogger.capture.layer_paths(model) lists them all)." in message
 
 
 # --- option values ----------------------------------------------------------------------------

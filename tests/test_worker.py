@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import pytest
@@ -86,14 +85,3 @@ def test_max_pending_is_validated():
     with pytest.raises(ValueError, match="max_pending must be an integer >= 1. Received: max_pending=0"):
         Worker(max_pending=0)
 
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux-only")
-def test_worker_thread_runs_at_a_lower_priority_than_the_caller():
-    import os
-
-    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    worker = Worker(nice=5)
-    seen = worker.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
-    worker.shutdown()
-    assert seen == min(19, caller + 5)
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller  # caller untouched

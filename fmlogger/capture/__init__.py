@@ -6,6 +6,7 @@ Example:
     ['conv1', 'pool1']
 """
 
-from fmlogger.capture.traced import Capture, iter_layers, layer_paths, select_layers
+from fmlogger.capture.layers import iter_layers, layer_paths, select_layers
+from fmlogger.capture.traced import Capture
 
 __all__ = ["Capture", "iter_layers", "layer_paths", "select_layers"]

@@ -18,6 +18,8 @@ import dataclasses
 
 import numpy as np
 
+from fmlogger._arrays import to_numpy
+
 
 @dataclasses.dataclass(frozen=True)
 class Probe:
@@ -57,10 +59,6 @@ def map_inputs(fn, x):
     return fn(x)
 
 
-def _to_numpy(x):
-    return map_inputs(lambda a: np.asarray(a.numpy() if hasattr(a, "numpy") else a), x)
-
-
 def head(x, n: int):
     """The first ``n`` samples of every array of an input structure."""
     return map_inputs(lambda a: a[:n], x)
@@ -87,8 +85,8 @@ def _from_dataset(dataset, max_samples: int) -> Probe:
     xs, ys, seen = [], [], 0
     for element in dataset:
         x, y = (element[0], element[1] if len(element) > 1 else None) if isinstance(element, tuple) else (element, None)
-        x = _to_numpy(x)
-        y = None if y is None else _to_numpy(y)
+        x = map_inputs(to_numpy, x)
+        y = None if y is None else map_inputs(to_numpy, y)
         if not batched:
             x = map_inputs(lambda a: a[None], x)
             y = None if y is None else np.asarray(y)[None]
@@ -131,7 +129,7 @@ def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
             )
         probe, y = probe[0], (probe[1] if len(probe) > 1 else None)
     try:
-        x = _to_numpy(probe)
+        x = map_inputs(to_numpy, probe)
     except (TypeError, ValueError) as err:
         raise ValueError(
             "probe must be an array/tensor batch, an (x, y) tuple, a list or dict of arrays, or a "
@@ -146,8 +144,9 @@ def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
         size = sizes.pop()
         if size > max_samples:
             idx = np.sort(np.random.default_rng(seed).choice(size, max_samples, replace=False))
-            return Probe(map_inputs(lambda a: a[idx], x), None if y is None else _to_numpy(y)[idx], seed)
-    y = None if y is None else _to_numpy(y)[:max_samples]
+            y = None if y is None else map_inputs(to_numpy, y)[idx]
+            return Probe(map_inputs(lambda a: a[idx], x), y, seed)
+    y = None if y is None else map_inputs(to_numpy, y)[:max_samples]
     return Probe(head(x, max_samples), y)
 
 

@@ -142,7 +142,8 @@ def inspect_model(
     from fmlogger.capture.traced import Capture
     from fmlogger.render.overlay import attribution_map, overlay, tile_images
     from fmlogger.render.renderer import Renderer, RenderSettings
-    from fmlogger.explain.saliency import Saliency, last_conv_layer
+    from fmlogger.explain.gradcam import last_conv_layer
+    from fmlogger.explain.saliency import Saliency
 
     model = keras.models.load_model(model_path, compile=False)
     x = read_image(image_path, _model_input_shape(model), rescale=rescale)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fmlogger._tf import tensorflow
-from fmlogger.render.renderer import _check_choice, _check_int
+from fmlogger._checks import check_choice, check_int
 
 PARAMETRIZATIONS = ("pixel", "fourier")
 OBJECTIVES = ("mean", "center")
@@ -106,16 +106,16 @@ class ActivationMaximizer:
         value_range: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ):
-        from fmlogger.capture.traced import select_layers
+        from fmlogger.capture.layers import select_layers
 
-        _check_int("steps", steps, 1)
-        _check_int("jitter", jitter, 0)
-        _check_int("seed", seed, 0)
+        check_int("steps", steps, 1)
+        check_int("jitter", jitter, 0)
+        check_int("seed", seed, 0)
         self.learning_rate = _check_number("learning_rate", learning_rate)
         self.tv = _check_number("tv", tv)
         self.l2 = _check_number("l2", l2)
-        _check_choice("parametrization", parametrization, PARAMETRIZATIONS)
-        _check_choice("objective", objective, OBJECTIVES)
+        check_choice("parametrization", parametrization, PARAMETRIZATIONS)
+        check_choice("objective", objective, OBJECTIVES)
         lo, hi = (float(v) for v in value_range)
         if not hi > lo:
             raise ValueError(
@@ -179,19 +179,10 @@ class ActivationMaximizer:
 
     def _activation(self, image, channels):
         """The objective per image: the chosen channel's mean (or centre) activation."""
-        from fmlogger.capture.traced import _hooked
+        from fmlogger.capture.hooks import first_output
 
         tf = tensorflow()
-        graph = tf.compat.v1.get_default_graph()
-        seen = []
-
-        def record(_path, output):
-            tensor = _first(output)
-            if seen or tensor is None or getattr(tensor, "graph", None) is not graph:
-                return
-            seen.append(tensor)
-
-        with _hooked([(self.path, self._layer)], record):
+        with first_output(self.path, self._layer) as seen:
             self.model(image, training=False)
         if not seen:
             raise ValueError(f"activation_max layer {self.path!r} was not called in the forward pass.")
@@ -283,7 +274,7 @@ class ActivationMaximizer:
     def num_channels(self) -> int:
         """Channels (units) of the layer's output."""
         if self._num_channels is None:
-            from fmlogger.capture.traced import output_shapes
+            from fmlogger.capture.hooks import output_shapes
 
             shapes = output_shapes(
                 self.model, np.zeros((1,) + self.input_shape, np.float32), [(self.path, self._layer)]
@@ -352,12 +343,6 @@ class ActivationMaximizer:
             final=final.numpy().astype(np.float32),
             initial=initial.numpy().astype(np.float32),
         )
-
-
-def _first(structure):
-    tf = tensorflow()
-    flat = tf.nest.flatten(structure)
-    return flat[0] if flat else None
 
 
 def activation_maximization(

@@ -1,9 +1,9 @@
-"""Which input pixels drive a decision: vanilla gradients, SmoothGrad, Integrated Gradients, Grad-CAM.
+"""Which input pixels drive a decision: vanilla gradients, SmoothGrad, Integrated Gradients.
 
 All functions take and return numpy arrays. Gradients are computed in one traced ``tf.function``
-per model (and one per Grad-CAM layer), traced once for the input's shape with the batch size
-left free, and run over chunks of ``batch_size`` samples, so memory stays bounded however many
-noise samples or integration steps are asked for.
+per model (Grad-CAM, in ``fmlogger.explain.gradcam``, one per layer), traced once for the input's
+shape with the batch size left free, and run over chunks of ``batch_size`` samples, so memory
+stays bounded however many noise samples or integration steps are asked for.
 
 The score that is differentiated is the model's output for a target class, one per sample:
 ``target="predicted"`` (the model's own choice), ``"label"`` (``labels=`` given; one-hot labels
@@ -15,34 +15,29 @@ Integrated Gradients uses the real formula: ``(x - baseline) * mean_alpha grad f
 alpha (x - baseline))`` (trapezoid rule over ``steps`` intervals), so attributions sum to
 ``f(x) - f(baseline)`` up to the integration error.
 
-Grad-CAM reaches any layer by path, also inside nested models (``"backbone/block3_conv"``): the
-layer's ``call`` is wrapped while the function is traced, as ``fmlogger.capture.traced`` does.
-
 Example:
     >>> sal = Saliency(model)                                        # doctest: +SKIP
-    >>> grads = sal.vanilla(x, target="predicted")                   # [n, H, W, C]
-    >>> cam = sal.gradcam(x, "backbone/conv3")                       # [n, H, W]
+    >>> sal.vanilla(x, target="predicted").shape                     # doctest: +SKIP
+    (8, 32, 32, 3)
+    >>> sal.gradcam(x, "backbone/conv3").shape                       # doctest: +SKIP
+    (8, 32, 32)
     >>> ig = integrated_gradients(model, x, target=1, steps=64)      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
 
 import numpy as np
 
+from fmlogger._arrays import to_numpy
+from fmlogger._checks import check_int
 from fmlogger._tf import tensorflow
-from fmlogger.render.renderer import _check_int
+from fmlogger.capture.hooks import first_tensor
+from fmlogger.explain.gradcam import GradCam
 
 TARGETS = ("predicted", "label")
 BINARY_OUTPUTS = ("probability", "logit")
-
-
-def _first(structure):
-    tf = tensorflow()
-    flat = tf.nest.flatten(structure)
-    return flat[0] if flat else None
 
 
 def _output_activation(model) -> str | None:
@@ -52,22 +47,6 @@ def _output_activation(model) -> str | None:
         layer = layer.layers[-1]
     activation = getattr(layer, "activation", None)
     return getattr(activation, "__name__", None)
-
-
-def _check_single_input(model, x) -> np.ndarray:
-    inputs = getattr(model, "inputs", None)
-    if isinstance(inputs, (list, tuple)) and len(inputs) > 1:
-        raise ValueError(
-            f"saliency and Grad-CAM need a single-input model; model '{model.name}' has {len(inputs)} inputs."
-        )
-    if isinstance(x, (list, tuple, dict)):
-        raise ValueError(
-            f"saliency and Grad-CAM take one input array [n, H, W, C]. Received a {type(x).__name__}."
-        )
-    x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-    if x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"x must be a batch [n, ...] with n >= 1. Received shape {x.shape}")
-    return x.astype(np.float32, copy=False)
 
 
 def _label_classes(labels, n: int, binary: bool) -> np.ndarray:
@@ -83,8 +62,8 @@ def _label_classes(labels, n: int, binary: bool) -> np.ndarray:
     return y.astype(np.int32)
 
 
-class Saliency:
-    """Saliency maps and Grad-CAM of one model; keeps its traced functions between calls.
+class Saliency(GradCam):
+    """Saliency maps and Grad-CAM (``GradCam``) of one model; keeps its traced functions between calls.
 
     Args:
         model: a single-input Keras model (Functional, Sequential or subclassed).
@@ -98,11 +77,13 @@ class Saliency:
     """
 
     def __init__(self, model, *, batch_size: int = 32, binary_output: str | None = None):
-        _check_int("batch_size", batch_size, 1)
+        check_int("batch_size", batch_size, 1)
         if binary_output is not None and binary_output not in BINARY_OUTPUTS:
             raise ValueError(
-                f"binary_output must be one of {BINARY_OUTPUTS} or None. Received: binary_output={binary_output!r}"
+                f"binary_output must be one of {BINARY_OUTPUTS} or None. "
+                f"Received: binary_output={binary_output!r}"
             )
+        super().__init__()
         self.model = model
         self.batch_size = batch_size
         self._binary_output = binary_output
@@ -110,8 +91,6 @@ class Saliency:
         self._input_shape = None
         self._forward = None
         self._grads = None
-        self._cams: dict[str, Callable] = {}
-        self._layers: dict[str, object] = {}
         self.num_classes: int | None = None
         outputs = getattr(model, "outputs", None) if getattr(model, "built", False) else None
         if outputs:
@@ -131,6 +110,23 @@ class Saliency:
             self._binary_output = "probability" if _output_activation(self.model) == "sigmoid" else "logit"
         return self._binary_output
 
+    def _checked(self, x) -> np.ndarray:
+        """``x`` as float32 numpy ``[n, ...]``; raises for a multi-input model or a list/dict input."""
+        inputs = getattr(self.model, "inputs", None)
+        if isinstance(inputs, (list, tuple)) and len(inputs) > 1:
+            raise ValueError(
+                f"saliency and Grad-CAM need a single-input model; model '{self.model.name}' has "
+                f"{len(inputs)} inputs."
+            )
+        if isinstance(x, (list, tuple, dict)):
+            raise ValueError(
+                f"saliency and Grad-CAM take one input array [n, H, W, C]. Received a {type(x).__name__}."
+            )
+        x = to_numpy(x)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"x must be a batch [n, ...] with n >= 1. Received shape {x.shape}")
+        return x.astype(np.float32, copy=False)
+
     def _signature(self, x: np.ndarray):
         tf = tensorflow()
         shape = tuple(x.shape[1:])
@@ -146,7 +142,7 @@ class Saliency:
 
     def _build(self, x: np.ndarray) -> None:
         tf = tensorflow()
-        out = _first(self.model(x[:1], training=False))
+        out = first_tensor(self.model(x[:1], training=False))
         shape = tuple(out.shape)
         self.num_classes = 1 if len(shape) == 1 else int(np.prod(shape[1:]))
         spec = tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.float32)
@@ -157,7 +153,7 @@ class Saliency:
 
     def _outputs(self, x):
         tf = tensorflow()
-        out = tf.cast(_first(self.model(x, training=False)), tf.float32)
+        out = tf.cast(first_tensor(self.model(x, training=False)), tf.float32)
         return tf.reshape(out, (tf.shape(out)[0], -1))
 
     def _score(self, out, target):
@@ -190,7 +186,7 @@ class Saliency:
     # ----- targets -------------------------------------------------------------------------
     def predict(self, x) -> np.ndarray:
         """The model's outputs ``[n, classes]`` (first output, flattened) as float32."""
-        x = _check_single_input(self.model, x)
+        x = self._checked(x)
         self._signature(x)
         return np.concatenate(
             [self._forward(x[i : i + self.batch_size]).numpy() for i in range(0, len(x), self.batch_size)]
@@ -210,7 +206,7 @@ class Saliency:
             ValueError: for ``"label"`` without labels, an unknown string, a class out of range,
                 or a sequence whose length is not ``n``.
         """
-        x = _check_single_input(self.model, x)
+        x = self._checked(x)
         self._signature(x)
         n = len(x)
         if isinstance(target, str):
@@ -251,13 +247,13 @@ class Saliency:
 
     def scores(self, x, target="predicted", labels=None) -> np.ndarray:
         """The differentiated score ``f(x)`` per sample (float32 ``[n]``), e.g. to check IG."""
-        x = _check_single_input(self.model, x)
+        x = self._checked(x)
         classes = self.targets(x, target, labels)
         return np.concatenate([self._grads(x[a:b], classes[a:b])[1].numpy() for a, b in self._chunks(len(x))])
 
     def vanilla(self, x, target="predicted", *, labels=None) -> np.ndarray:
         """Gradient of the target score with respect to the input, same shape as ``x`` (float32)."""
-        x = _check_single_input(self.model, x)
+        x = self._checked(x)
         classes = self.targets(x, target, labels)
         return np.concatenate([self._grads(x[a:b], classes[a:b])[0].numpy() for a, b in self._chunks(len(x))])
 
@@ -285,10 +281,10 @@ class Saliency:
             noise: Gaussian noise std as a fraction of each sample's value range (max - min).
             seed: seeds the noise, so repeated calls (epochs) use the same noise.
         """
-        _check_int("samples", samples, 1)
+        check_int("samples", samples, 1)
         if not 0 <= float(noise):
             raise ValueError(f"noise must be a fraction >= 0 of the input range. Received: noise={noise!r}")
-        x = _check_single_input(self.model, x)
+        x = self._checked(x)
         classes = self.targets(x, target, labels)
         axes = tuple(range(1, x.ndim))
         sigma = noise * (x.max(axis=axes) - x.min(axis=axes))
@@ -313,8 +309,8 @@ class Saliency:
             float32 attributions shaped like ``x``; per sample they sum to about
             ``f(x) - f(baseline)`` (see ``scores``).
         """
-        _check_int("steps", steps, 1)
-        x = _check_single_input(self.model, x)
+        check_int("steps", steps, 1)
+        x = self._checked(x)
         try:
             base = np.broadcast_to(np.asarray(baseline, dtype=np.float32), x.shape)
         except ValueError as err:
@@ -332,85 +328,6 @@ class Saliency:
 
         mean_grad = self._averaged(x, classes, steps + 1, make, weights)
         return (diff * mean_grad).astype(np.float32)
-
-    # ----- Grad-CAM ------------------------------------------------------------------------
-    def _resolve_layer(self, layer: str):
-        from fmlogger.capture.traced import select_layers
-
-        if layer not in self._layers:
-            if not isinstance(layer, str) or any(ch in layer for ch in "*?["):
-                raise ValueError(
-                    f"gradcam layers must be one layer name or path ('backbone/conv3'), no pattern. Received: {layer!r}"
-                )
-            try:
-                hits = select_layers(self.model, [layer])
-            except ValueError as err:
-                raise ValueError(f"gradcam layer {layer!r}: {err}") from None
-            if len(hits) != 1:
-                raise ValueError(f"gradcam layer {layer!r} names {len(hits)} layers: {[p for p, _ in hits]}")
-            self._layers[layer] = hits[0]
-        return self._layers[layer]
-
-    def _cam_function(self, layer: str):
-        if layer not in self._cams:
-            tf = tensorflow()
-            path, obj = self._resolve_layer(layer)
-            data_format = getattr(obj, "data_format", None) or "channels_last"
-
-            def trace(x, target):
-                from fmlogger.capture.traced import _hooked
-
-                self.trace_count += 1
-                graph = tf.compat.v1.get_default_graph()
-                seen = []
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-
-                    def record(_path, output):
-                        tensor = _first(output)
-                        if seen or tensor is None or getattr(tensor, "graph", None) is not graph:
-                            return  # later calls of a shared layer, or a Keras build pass
-                        tape.watch(tensor)
-                        seen.append(tensor)
-
-                    with _hooked([(path, obj)], record):
-                        score = self._score(self._outputs(x), target)
-                if not seen:
-                    raise ValueError(f"gradcam layer {path!r} was not called in the forward pass.")
-                acts = seen[0]
-                grads = tape.gradient(score, acts)
-                if grads is None:
-                    raise ValueError(f"the model's output does not depend on gradcam layer {path!r}.")
-                acts, grads = tf.cast(acts, tf.float32), tf.cast(grads, tf.float32)
-                if len(acts.shape) != 4:
-                    raise ValueError(
-                        f"gradcam layer {path!r} must have a 4-D output [n, h, w, c]; it has shape {tuple(acts.shape)}."
-                    )
-                if data_format == "channels_first":
-                    acts, grads = tf.transpose(acts, (0, 2, 3, 1)), tf.transpose(grads, (0, 2, 3, 1))
-                weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-                return tf.nn.relu(tf.reduce_sum(weights * acts, axis=-1)), score
-
-            self._cams[layer] = tf.function(trace, input_signature=list(self._spec), autograph=False)
-        return self._cams[layer]
-
-    def gradcam(self, x, layer: str, target="predicted", *, labels=None, upsample: bool = True) -> np.ndarray:
-        """Grad-CAM of a 4-D layer: ``relu(sum_c mean_hw(d score / d A_c) * A_c)``.
-
-        Args:
-            layer: a layer name or path, e.g. ``"backbone/conv3"`` for a layer of a nested model.
-            upsample: resize (bilinear) to the input's height and width; False keeps the layer's.
-
-        Returns:
-            float32 ``[n, H, W]`` (or ``[n, h, w]``), non-negative, not normalized.
-        """
-        from fmlogger.render.overlay import resize_bilinear
-
-        x = _check_single_input(self.model, x)
-        classes = self.targets(x, target, labels)
-        fn = self._cam_function(layer)
-        cam = np.concatenate([fn(x[a:b], classes[a:b])[0].numpy() for a, b in self._chunks(len(x))])
-        return resize_bilinear(cam, x.shape[1:3]) if upsample else cam
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -466,36 +383,3 @@ def integrated_gradients(
     return saliency_for(model, batch_size=batch_size).integrated_gradients(
         x, target, labels=labels, baseline=baseline, steps=steps
     )
-
-
-def gradcam(
-    model, x, layer: str, target="predicted", *, labels=None, upsample: bool = True, batch_size: int = 32
-) -> np.ndarray:
-    """Grad-CAM ``[n, H, W]`` of ``layer`` (a name or nested path). See ``Saliency.gradcam``.
-
-    Example:
-        >>> cam = gradcam(model, x, "backbone/conv3", target="predicted")    # doctest: +SKIP
-    """
-    return saliency_for(model, batch_size=batch_size).gradcam(
-        x, layer, target, labels=labels, upsample=upsample
-    )
-
-
-def last_conv_layer(model, x) -> str:
-    """Path of the last convolution (else any layer) with a 4-D output on ``x``: the usual Grad-CAM choice.
-
-    Raises:
-        ValueError: when the model has no such layer.
-    """
-    from fmlogger.capture.traced import iter_layers, output_shapes
-
-    shapes = output_shapes(model, x[:1])
-    leaves = [
-        (p, layer)
-        for p, layer in iter_layers(model)
-        if len(shapes.get(p, ())) == 4 and not getattr(layer, "layers", None)
-    ]
-    convs = [p for p, layer in leaves if hasattr(layer, "kernel")]
-    if not leaves:
-        raise ValueError(f"model '{model.name}' has no layer with a 4-D output for Grad-CAM.")
-    return (convs or [p for p, _ in leaves])[-1]

@@ -28,7 +28,7 @@ from fmlogger import tags
 from fmlogger.render import colormaps
 from fmlogger.explain.actmax import OBJECTIVES, PARAMETRIZATIONS
 from fmlogger.render.overlay import overlay, tile_images
-from fmlogger.render.renderer import _check_choice, _check_int
+from fmlogger._checks import check_choice as _check_choice, check_int as _check_int
 
 EXPLAIN_TARGETS = ("auto", "label", "predicted")
 _REDUCE = {"vanilla": "max_abs", "smoothgrad": "max_abs", "integrated_gradients": "abs_sum"}
@@ -236,7 +236,7 @@ class Explainers:
             saliency.targets(x[:1], s.target)  # a class index out of range fails now, not at step 1
         paths = [saliency._resolve_layer(layer)[0] for layer in self.gradcam]
         if paths:
-            from fmlogger.capture.traced import output_shapes
+            from fmlogger.capture.hooks import output_shapes
 
             shapes = output_shapes(model, x[:1], [saliency._resolve_layer(p) for p in paths])
             for path in paths:

@@ -127,3 +127,15 @@ def normalize(
     out = np.where(span > 0, out, np.float32(0)) if np.any(span <= 0) else out
     out = np.where(np.isnan(x), np.float32(np.nan), out)
     return np.clip(out, 0, 1, out=out)
+
+
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8 0..255: ``round(v * 255)`` with halves up; NaN -> 0, values outside clipped.
+
+    Example:
+        >>> to_uint8(np.array([0.0, 0.5, 1.0, np.nan])).tolist()
+        [0, 128, 255, 0]
+    """
+    unit = np.asarray(unit)
+    unit = np.nan_to_num(unit if unit.dtype.kind == "f" else unit.astype(np.float64), nan=0.0)
+    return np.floor(np.clip(unit, 0, 1) * 255 + 0.5).astype(np.uint8)

@@ -16,12 +16,12 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from fmlogger._checks import check_choice
 from fmlogger.render import colormaps, tiling
-from fmlogger.render.renderer import _check_choice
+from fmlogger.render.normalize import to_uint8
+from fmlogger.render.resize import resize_bilinear, upscale, upscale_factor
 
 REDUCTIONS = ("max_abs", "abs_sum", "sum_abs", "positive_sum")
 """How attributions ``[n, H, W, C]`` become one map per sample: ``max_abs`` = max over channels of
@@ -43,7 +43,7 @@ def attribution_map(
     Returns:
         float32 ``[n, H, W]``, non-negative.
     """
-    _check_choice("reduce", reduce, REDUCTIONS)
+    check_choice("reduce", reduce, REDUCTIONS)
     a = np.asarray(attributions, dtype=np.float32)
     if a.ndim == 3:
         a = a[..., None]
@@ -54,29 +54,6 @@ def attribution_map(
         return np.abs(a).sum(axis=channel_axis)
     total = a.sum(axis=channel_axis)
     return np.abs(total) if reduce == "abs_sum" else np.maximum(total, 0)
-
-
-def resize_bilinear(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resizes maps ``[n, h, w]`` to ``[n, H, W]`` by bilinear interpolation (half-pixel centres).
-
-    Matches ``tf.image.resize(..., "bilinear")`` (no antialiasing); vectorized, no pixel loop.
-    """
-    maps = np.asarray(maps, dtype=np.float32)
-    h, w = maps.shape[1:]
-    height, width = size
-    if (h, w) == (height, width):
-        return maps.copy()
-
-    def axis(src: int, dst: int):
-        pos = np.clip((np.arange(dst) + 0.5) * (src / dst) - 0.5, 0, src - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, src - 1)
-        return lo, hi, (pos - lo).astype(np.float32)
-
-    y0, y1, fy = axis(h, height)
-    x0, x1, fx = axis(w, width)
-    rows = maps[:, y0, :] * (1 - fy)[None, :, None] + maps[:, y1, :] * fy[None, :, None]
-    return rows[:, :, x0] * (1 - fx)[None, None, :] + rows[:, :, x1] * fx[None, None, :]
 
 
 def unit_scale(
@@ -135,11 +112,6 @@ def image_to_rgb(
     return np.repeat(gray, 3, axis=-1).astype(np.float32)
 
 
-def upscale_factor(height: int, width: int, min_size: int) -> int:
-    """Integer nearest-neighbour factor so the longer side reaches ``min_size``."""
-    return max(1, math.ceil(min_size / max(height, width, 1)))
-
-
 def overlay(
     images: np.ndarray,
     heatmaps: np.ndarray,
@@ -173,7 +145,7 @@ def overlay(
     Raises:
         ValueError: for a bad ``alpha``/``colormap`` or a batch-size mismatch.
     """
-    _check_choice("colormap", colormap, colormaps.COLORMAPS)
+    check_choice("colormap", colormap, colormaps.COLORMAPS)
     if not 0 <= float(alpha) <= 1:
         raise ValueError(f"alpha must be a number in [0, 1]. Received: alpha={alpha!r}")
     rgb = image_to_rgb(images, channel_axis=channel_axis, value_range=value_range)
@@ -188,16 +160,12 @@ def overlay(
     heat = np.where(np.isfinite(heat), heat, np.float32(np.nan))
     unit = unit_scale(resize_bilinear(heat, (height, width)), clip_percentile=clip_percentile)
     nan = np.isnan(unit)
-    codes = np.floor(np.nan_to_num(unit) * 255 + 0.5).astype(np.uint8)
+    codes = to_uint8(unit)
     colour = colormaps.lookup_table(colormap)[codes].astype(np.float32) / 255.0
     if nan.any():
         colour[nan] = np.asarray(colormaps.nonfinite_color(colormap), np.float32) / 255.0
     blended = (1.0 - alpha) * rgb + alpha * colour
-    out = np.floor(blended * 255 + 0.5).astype(np.uint8)
-    factor = upscale_factor(height, width, min_size)
-    if factor > 1:
-        out = np.repeat(np.repeat(out, factor, axis=1), factor, axis=2)
-    return out
+    return upscale(to_uint8(blended), upscale_factor(height, width, min_size))
 
 
 def tile_images(
@@ -222,9 +190,8 @@ def tile_images(
     rgb = image_to_rgb(x, value_range=value_range)
     if x.shape[-1] != 3:
         rgb = rgb[..., :1]
-    codes = np.floor(rgb * 255 + 0.5).astype(np.uint8)
-    h, w = codes.shape[1:3]
-    scale = tiling.uniform_scale(h, w, min_tile_size)
+    codes = to_uint8(rgb)
+    scale = (upscale_factor(*codes.shape[1:3], min_tile_size),) * 2
     # Colour channels become the batch axis of ``tile``: one reshape, no loop over images.
     grid = tiling.tile(codes.transpose(3, 0, 1, 2), scale=scale, cols=cols, padding=padding, pad_code=255)
     return grid.transpose(1, 2, 0)

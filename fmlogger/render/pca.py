@@ -21,6 +21,9 @@ import dataclasses
 
 import numpy as np
 
+from fmlogger.render.normalize import to_uint8
+from fmlogger.render.resize import upscale, upscale_factor
+
 _CONTROLLER = []  # the threadpoolctl controller, made on first use ([None] when not installed)
 
 
@@ -225,8 +228,7 @@ def pca_rgb(
     span = np.where(hi > lo, hi - lo, 1.0)
     unit = np.clip((scores - lo) / span, 0.0, 1.0)
     unit[:, hi <= lo] = 0.0
-    rgb = np.floor(unit * 255 + 0.5).astype(np.uint8)
-    return rgb.reshape(n, h, w, 3), fit
+    return to_uint8(unit).reshape(n, h, w, 3), fit
 
 
 class PCARGBRenderer:
@@ -256,7 +258,4 @@ class PCARGBRenderer:
             maps = maps.transpose(0, 2, 3, 1)
         rgb, fit = pca_rgb(maps, previous=self._components.get(name))
         self._components[name] = fit.components
-        factor = max(1, -(-self.min_size // max(maps.shape[1], maps.shape[2], 1)))
-        if factor > 1:
-            rgb = np.repeat(np.repeat(rgb, factor, axis=1), factor, axis=2)
-        return rgb, fit
+        return upscale(rgb, upscale_factor(maps.shape[1], maps.shape[2], self.min_size)), fit

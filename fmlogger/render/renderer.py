@@ -21,12 +21,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import numpy as np
 
-from fmlogger.render import colormaps, tiling
-from fmlogger.render.normalize import _AXES, NORMALIZE_MODES, normalize, value_range
+from fmlogger._checks import check_choice, check_int
+from fmlogger.render import colormaps, resize, tiling
+from fmlogger.render.normalize import _AXES, NORMALIZE_MODES, normalize, to_uint8, value_range
 
 CHANNEL_ORDERS = ("index", "top_k")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -35,19 +35,6 @@ NONFINITE_CODE = 256
 
 class UnsupportedOutput(ValueError):
     """A layer output the renderer cannot draw (5-D volumes, scalars, nested structures)."""
-
-
-def _check_choice(name: str, value, allowed: Sequence) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {tuple(allowed)}. Received: {name}={value!r}")
-
-
-def _check_int(name: str, value, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be an integer >= {minimum}{extra}. Received: {name}={value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,15 +73,15 @@ class RenderSettings:
     max_tile_size: int | None = 64
 
     def __post_init__(self):
-        _check_choice("normalize", self.normalize, NORMALIZE_MODES)
-        _check_choice("colormap", self.colormap, colormaps.COLORMAPS)
-        _check_choice("channel_order", self.channel_order, CHANNEL_ORDERS)
-        _check_choice("data_format", self.data_format, DATA_FORMATS)
-        _check_int("max_channels", self.max_channels, 1, allow_none=True)
-        _check_int("cols", self.cols, 1, allow_none=True)
-        _check_int("min_tile_size", self.min_tile_size, 1)
-        _check_int("padding", self.padding, 0)
-        _check_int("max_tile_size", self.max_tile_size, 1, allow_none=True)
+        check_choice("normalize", self.normalize, NORMALIZE_MODES)
+        check_choice("colormap", self.colormap, colormaps.COLORMAPS)
+        check_choice("channel_order", self.channel_order, CHANNEL_ORDERS)
+        check_choice("data_format", self.data_format, DATA_FORMATS)
+        check_int("max_channels", self.max_channels, 1, allow_none=True)
+        check_int("cols", self.cols, 1, allow_none=True)
+        check_int("min_tile_size", self.min_tile_size, 1)
+        check_int("padding", self.padding, 0)
+        check_int("max_tile_size", self.max_tile_size, 1, allow_none=True)
         if self.clip_percentile is not None and not (0 <= self.clip_percentile < 50):
             raise ValueError(
                 "clip_percentile must be a number in [0, 50) or None. "
@@ -187,9 +174,9 @@ def to_maps(x: np.ndarray, data_format: str = "channels_last") -> tuple[np.ndarr
 
 def quantize(unit: np.ndarray) -> np.ndarray:
     """[0, 1] floats -> uint16 codes 0..255 (``round(v * 255)``, halves up); NaN -> NONFINITE_CODE."""
-    with np.errstate(invalid="ignore"):
-        codes = np.floor(unit * 255 + 0.5)
-    return np.where(np.isnan(unit), NONFINITE_CODE, codes).astype(np.uint16)
+    codes = to_uint8(unit).astype(np.uint16)
+    codes[np.isnan(unit)] = NONFINITE_CODE
+    return codes
 
 
 def quantized(
@@ -324,14 +311,14 @@ class Renderer:
                 maps = maps[:, chosen[0] : chosen[0] + len(chosen)]  # a view, no copy
             else:
                 maps = maps[:, chosen]
-            shrink = tiling.downscale_factor(maps.shape[2], maps.shape[3], s.max_tile_size)
+            shrink = resize.downscale_factor(maps.shape[2], maps.shape[3], s.max_tile_size)
             if shrink > 1:
-                maps = tiling.block_mean(maps, shrink)
-            scale = tiling.uniform_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
+                maps = resize.block_mean(maps, shrink)
+            scale = (resize.upscale_factor(maps.shape[2], maps.shape[3], s.min_tile_size),) * 2
         else:
             shrink = 1
             chosen = np.arange(0)
-            scale = tiling.axis_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
+            scale = resize.axis_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
         fixed = self.fixed_range_for(name, maps) if s.normalize == "fixed" else None
         # Colours are looked up on the small maps, then tiled and upscaled in one copy.
         codes, mask = quantized(maps, s.normalize, clip_percentile=s.clip_percentile, fixed_range=fixed)

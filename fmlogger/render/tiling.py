@@ -22,35 +22,6 @@ def grid_shape(n_tiles: int, cols: int | None = None) -> tuple[int, int]:
     return math.ceil(n_tiles / cols), cols
 
 
-def uniform_scale(height: int, width: int, min_tile_size: int) -> tuple[int, int]:
-    """Integer nearest-neighbour factor so the longer side of a map reaches ``min_tile_size``."""
-    factor = max(1, math.ceil(min_tile_size / max(height, width, 1)))
-    return factor, factor
-
-
-def downscale_factor(height: int, width: int, max_tile_size: int | None) -> int:
-    """Integer factor that brings the longer side of a map down to at most ``max_tile_size``."""
-    if max_tile_size is None:
-        return 1
-    return max(1, math.ceil(max(height, width) / max_tile_size))
-
-
-def block_mean(maps: np.ndarray, factor: int) -> np.ndarray:
-    """Averages maps ``[n, k, h, w]`` over ``factor x factor`` blocks (float32; edge rows/columns
-    that do not fill a block are dropped). NaN or Inf in a block gives NaN there."""
-    n, k, h, w = maps.shape
-    hh, ww = max(h // factor, 1), max(w // factor, 1)
-    fy, fx = min(factor, h), min(factor, w)
-    blocks = maps[:, :, : hh * fy, : ww * fx].reshape(n, k, hh, fy, ww, fx)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return blocks.mean(axis=(3, 5), dtype=np.float32)
-
-
-def axis_scale(height: int, width: int, min_tile_size: int) -> tuple[int, int]:
-    """Per-axis integer factors so each side reaches ``min_tile_size`` (strips and heatmaps)."""
-    return max(1, math.ceil(min_tile_size / max(height, 1))), max(1, math.ceil(min_tile_size / max(width, 1)))
-
-
 def grid_size(
     map_shape: tuple[int, int], n_tiles: int, *, scale=(1, 1), cols=None, padding=1
 ) -> tuple[int, int]:

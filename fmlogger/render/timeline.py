@@ -4,7 +4,7 @@ TensorBoard keeps only 10 steps per image tag unless told otherwise, but it alwa
 newest. A timeline image is rewritten at every logged step under ``feature_map_timeline/<layer>``:
 its rows are the logged steps in order (oldest at the top), its columns the layer's shown channels
 (the fixed or top-k choice of ``Renderer``) for the first probe sample, and each row starts with
-its step number drawn in a tiny built-in 3x5 bitmap font (numpy only, no PIL or matplotlib).
+its step number drawn in the 3x5 digit font of ``fmlogger.render.font`` (numpy only).
 
 Memory is bounded: a ``Timeline`` keeps at most ``max_rows`` rows. Past the cap it keeps every
 ``stride``-th logged step (``stride`` doubles each time the cap is reached) plus the newest, so the
@@ -31,64 +31,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from fmlogger._paths import is_remote
 from fmlogger.render import colormaps, tiling
+from fmlogger.render.font import GLYPHS, number_bitmaps, read_numbers  # noqa: F401 (GLYPHS re-exported)
 from fmlogger.render.png import GrowingPNG
-
-# 3x5 glyphs: digits 0-9, "-" (index 10) and blank (index 11).
-_FONT_ROWS = (
-    ("111", "101", "101", "101", "111"),
-    ("010", "110", "010", "010", "111"),
-    ("111", "001", "111", "100", "111"),
-    ("111", "001", "111", "001", "111"),
-    ("101", "101", "111", "001", "001"),
-    ("111", "100", "111", "001", "111"),
-    ("111", "100", "111", "101", "111"),
-    ("111", "001", "001", "001", "001"),
-    ("111", "101", "111", "101", "111"),
-    ("111", "101", "111", "001", "111"),
-    ("000", "000", "111", "000", "000"),
-    ("000", "000", "000", "000", "000"),
-)
-GLYPHS = np.array([[[c == "1" for c in row] for row in glyph] for glyph in _FONT_ROWS], dtype=bool)
-GLYPHS.setflags(write=False)
-"""bool ``[12, 5, 3]``: digits 0..9, ``-``, blank."""
-_CHARS = "0123456789- "
-_MINUS, _BLANK = 10, 11
 
 
 def glyph_scale(tile_height: int) -> int:
     """Integer scale of the 3x5 font for tiles of this height: 1..3 (3 for tiles of 24 px or more)."""
     return int(min(3, max(1, tile_height // 8)))
-
-
-def number_bitmaps(numbers, scale: int = 1, digits: int | None = None) -> np.ndarray:
-    """Draws integers right-aligned with the 3x5 font: bool ``[len(numbers), 5*scale, digits*4*scale]``.
-
-    Each character cell is 3 glyph columns plus 1 blank column, all magnified ``scale`` times.
-    """
-    texts = [str(int(v)) for v in numbers]
-    digits = max([digits or 1] + [len(t) for t in texts])
-    codes = np.full((len(texts), digits), _BLANK, dtype=np.intp)
-    if texts:
-        padded = np.array([list(t.rjust(digits)) for t in texts])
-        table = np.full(128, _BLANK, dtype=np.intp)
-        table[[ord(c) for c in "0123456789-"]] = np.arange(11)
-        codes = table[padded.view(np.int32).reshape(padded.shape)]
-    cells = np.zeros(codes.shape + (5, 4), dtype=bool)
-    cells[..., :3] = GLYPHS[codes]  # [n, digits, 5, 4]
-    bitmaps = cells.transpose(0, 2, 1, 3).reshape(len(texts), 5, digits * 4)
-    return bitmaps.repeat(scale, axis=1).repeat(scale, axis=2)
-
-
-def read_numbers(bitmaps: np.ndarray) -> list[int]:
-    """Reads back what ``number_bitmaps(numbers, scale=1)`` drew. Raises ValueError on an unknown glyph."""
-    n, _height, width = bitmaps.shape
-    cells = bitmaps.reshape(n, 5, width // 4, 4)[..., :3].transpose(0, 2, 1, 3)
-    match = (cells[:, :, None] == GLYPHS[None, None]).all(axis=(-1, -2))
-    if not match.any(axis=-1).all():
-        raise ValueError("label pixels do not form digits of the timeline font")
-    chars = np.array(list(_CHARS))[match.argmax(axis=-1)]
-    return [int("".join(row).strip()) for row in chars]
 
 
 def untile(image: np.ndarray, n_tiles: int, *, cols: int | None = None, padding: int = 1) -> np.ndarray:
@@ -286,7 +237,7 @@ class TimelineLog:
 
         saved, self._saved = self._saved, {}
         wanted = {tags.timeline_tag(name): name for name, meta in saved.items() if meta.get("steps")}
-        if not wanted or not self._run_dir or "://" in self._run_dir:
+        if not wanted or not self._run_dir or is_remote(self._run_dir):
             return
         newest: dict[str, bytes] = {}
         for tag, step, pngs in iter_images(self._run_dir, wanted=wanted.__contains__):

@@ -7,9 +7,13 @@ write the same tag into the same run folder, their steps interleave under one ca
 notices that and says how to separate them (``run_name=``).
 
 Example:
-    >>> owner = object()
-    >>> claim("/tmp/runs/feature_maps", ["feature_maps/conv1"], owner)
+    >>> class Logger: ...
+    >>> first, second = Logger(), Logger()
+    >>> claim("/tmp/runs/feature_maps", ["feature_maps/conv1"], first)
     []
+    >>> claim("/tmp/runs/feature_maps", ["feature_maps/conv1", "feature_maps/conv2"], second)
+    ['feature_maps/conv1']
+    >>> release("/tmp/runs/feature_maps", first); release("/tmp/runs/feature_maps", second)
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ import logging
 import os
 import weakref
 
+from fmlogger._paths import is_remote
+
 log = logging.getLogger("fmlogger")
 
 _CLAIMS: dict[str, "weakref.WeakKeyDictionary"] = {}
 
 
 def _key(run_dir: str) -> str:
-    return run_dir if "://" in run_dir else os.path.realpath(run_dir)
+    return run_dir if is_remote(run_dir) else os.path.realpath(run_dir)
 
 
 def claim(run_dir: str, run_tags, owner) -> list[str]:

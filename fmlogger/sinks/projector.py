@@ -33,191 +33,19 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._paths import write_atomic
 from fmlogger.render.png import encode_png
+from fmlogger.render.pooling import POOLING, pool  # noqa: F401 (re-exported for views/embeddings.py)
+from fmlogger.render.sprite import images_to_uint8, make_sprite
+from fmlogger.sinks.metadata import escape_label, metadata_tsv  # noqa: F401 (escape_label re-exported)
 
 MAX_POINTS = 100_000
 """The most points TensorBoard's Projector loads."""
-
-MAX_SPRITE_PX = 8192
-"""The largest sprite side (pixels) the Projector accepts."""
-
-MAX_THUMBNAIL_PX = 64
-POOLING = ("avg", "max", "flatten")
 
 CONFIG_FILENAME = "projector_config.pbtxt"
 CHECKPOINT_STATE = "checkpoint"
 BUNDLE_PREFIX = "embeddings"
 SPRITE_FILENAME = "sprite.png"
-
-
-# ----------------------------------------------------------------------------- pooling
-
-
-def pool(activations: np.ndarray, mode: str = "avg", data_format: str = "channels_last") -> np.ndarray:
-    """One vector per sample: ``[n, ...]`` activations -> float32 ``[n, d]``.
-
-    ``"avg"``/``"max"`` reduce over the spatial (or time) axes and keep the channels: ``[n, h, w,
-    c]`` -> ``[n, c]`` (``channels_first``: ``[n, c, h, w]`` -> ``[n, c]``), ``[n, t, c]`` ->
-    ``[n, c]``. ``"flatten"`` keeps everything: ``[n, h * w * c]``. ``[n, d]`` outputs are taken as
-    they are with any mode.
-
-    Example:
-        >>> pool(np.ones((2, 3, 3, 4)), "avg").shape
-        (2, 4)
-    """
-    if mode not in POOLING:
-        raise ValueError(f"embedding_pooling must be one of {POOLING}. Received: embedding_pooling={mode!r}")
-    a = np.asarray(activations, dtype=np.float32)
-    if a.ndim < 2:
-        raise ValueError(f"an embedding layer needs outputs of rank >= 2 ([n, ...]). Received shape {a.shape}")
-    if a.ndim == 2:
-        return a
-    if mode == "flatten":
-        return a.reshape(a.shape[0], -1)
-    axes = tuple(range(2, a.ndim)) if data_format == "channels_first" else tuple(range(1, a.ndim - 1))
-    return a.mean(axis=axes, dtype=np.float32) if mode == "avg" else a.max(axis=axes)
-
-
-# ----------------------------------------------------------------------------- metadata
-
-
-def escape_label(value) -> str:
-    """One metadata cell: tabs, newlines and carriage returns written as ``\\t``, ``\\n``, ``\\r``.
-
-    A blank cell becomes ``(blank)``: the Projector skips blank lines, which would shift every
-    later row of a one-column file.
-
-    Example:
-        >>> escape_label("a\\tb\\nc")
-        'a\\\\tb\\\\nc'
-    """
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    text = str(value.item() if isinstance(value, np.generic) else value)
-    text = text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text if text.strip() else "(blank)"
-
-
-def metadata_tsv(columns: Mapping[str, Sequence]) -> str:
-    """The text of a ``metadata.tsv``: a header row exactly when there is more than one column.
-
-    Args:
-        columns: ``{column name: values}``, all of the same length, in column order.
-
-    Example:
-        >>> metadata_tsv({"label": [3, 7]})
-        '3\\n7\\n'
-        >>> metadata_tsv({"label": [3, 7], "predicted": [3, 1]})
-        'label\\tpredicted\\n3\\t3\\n7\\t1\\n'
-    """
-    names = list(columns)
-    if not names:
-        raise ValueError("metadata needs at least one column.")
-    lengths = {len(columns[name]) for name in names}
-    if len(lengths) != 1:
-        raise ValueError(f"metadata columns must have the same length. Received lengths {sorted(lengths)}")
-    cells = [[escape_label(v) for v in columns[name]] for name in names]
-    lines = ["\t".join(row) for row in zip(*cells)]
-    if len(names) > 1:
-        lines.insert(0, "\t".join(escape_label(name) for name in names))
-    return "".join(line + "\n" for line in lines)
-
-
-# ----------------------------------------------------------------------------- sprite
-
-
-def sprite_layout(n: int, height: int, width: int, *, max_px: int = MAX_SPRITE_PX,
-                  max_thumbnail: int = MAX_THUMBNAIL_PX) -> tuple[int, int, int]:
-    """Thumbnail size and grid for ``n`` images of ``height x width`` within ``max_px`` per side.
-
-    The grid is ``cols = ceil(sqrt(n))`` square (the Projector's layout); thumbnails keep the
-    aspect ratio, with their longer side at most ``max_thumbnail`` and ``cols`` of them fitting
-    in ``max_px``.
-
-    Returns:
-        ``(thumb_height, thumb_width, cols)``.
-
-    Example:
-        >>> sprite_layout(100_000, 32, 32)   # 317 columns: 25 px thumbnails, 7925 px sprite
-        (25, 25, 317)
-    """
-    cols = max(1, int(np.ceil(np.sqrt(n))))
-    longest = min(max(height, width), max_thumbnail, max_px // cols)
-    if longest < 1:
-        raise ValueError(f"{n} thumbnails cannot fit in a {max_px} x {max_px} sprite.")
-    scale = longest / max(height, width)
-    return max(1, int(round(height * scale))), max(1, int(round(width * scale))), cols
-
-
-def to_uint8_images(x: np.ndarray, data_format: str = "channels_last") -> np.ndarray | None:
-    """Inputs -> uint8 ``[n, h, w, c]`` (c in 1, 3, 4) scaled from the set's min..max, or None if not images.
-
-    ``[n, h, w]`` counts as gray images; ``channels_first`` inputs are transposed.
-    """
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4:
-        return None
-    if data_format == "channels_first":
-        x = x.transpose(0, 2, 3, 1)
-    if x.shape[-1] == 2 or x.shape[-1] > 4 or min(x.shape[1:3]) < 2:
-        return None
-    if x.dtype == np.uint8:
-        return x
-    x = x.astype(np.float32)
-    finite = np.isfinite(x)
-    lo = float(x[finite].min()) if finite.any() else 0.0
-    hi = float(x[finite].max()) if finite.any() else 1.0
-    unit = np.where(finite, (x - lo) / (hi - lo if hi > lo else 1.0), 0.0)
-    return np.floor(unit * 255 + 0.5).astype(np.uint8)
-
-
-def resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resizes uint8 ``[n, h, w, c]`` by box-averaging integer blocks, then nearest neighbour."""
-    n, h, w, c = images.shape
-    fy, fx = max(1, h // height), max(1, w // width)
-    if fy > 1 or fx > 1:
-        hh, ww = (h // fy) * fy, (w // fx) * fx
-        blocks = images[:, :hh, :ww].reshape(n, hh // fy, fy, ww // fx, fx, c).astype(np.float32)
-        images = np.floor(blocks.mean(axis=(2, 4)) + 0.5).astype(np.uint8)
-        n, h, w, c = images.shape
-    rows = np.minimum((np.arange(height) + 0.5) * h / height, h - 1).astype(np.int64)
-    cols = np.minimum((np.arange(width) + 0.5) * w / width, w - 1).astype(np.int64)
-    return images[:, rows][:, :, cols]
-
-
-def make_sprite(images: np.ndarray, *, max_px: int = MAX_SPRITE_PX,
-                max_thumbnail: int = MAX_THUMBNAIL_PX) -> tuple[np.ndarray, tuple[int, int]]:
-    """Tiles uint8 images ``[n, h, w, c]`` row by row into one sprite within ``max_px`` x ``max_px``.
-
-    Returns:
-        ``(sprite, (thumb_width, thumb_height))``: uint8 ``[rows * th, cols * tw, c]`` and the
-        thumbnail size in the Projector's ``single_image_dim`` order (width, height).
-
-    Example:
-        >>> sprite, dim = make_sprite(np.zeros((10, 8, 8, 1), np.uint8))
-        >>> sprite.shape, dim
-        ((24, 32, 1), (8, 8))
-    """
-    n, h, w, c = images.shape
-    th, tw, cols = sprite_layout(n, h, w, max_px=max_px, max_thumbnail=max_thumbnail)
-    rows = int(np.ceil(n / cols))
-    thumbs = resize(images, th, tw)
-    grid = np.zeros((rows * cols, th, tw, c), np.uint8)
-    grid[:n] = thumbs
-    sprite = grid.reshape(rows, cols, th, tw, c).transpose(0, 2, 1, 3, 4).reshape(rows * th, cols * tw, c)
-    return sprite, (tw, th)
-
-
-# ----------------------------------------------------------------------------- writer
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -306,12 +134,12 @@ class ProjectorWriter:
 
     def write_sprite(self, images: np.ndarray, *, data_format: str = "channels_last") -> bool:
         """Writes ``projector/sprite.png`` from the embedding inputs; False if they are not images."""
-        pixels = to_uint8_images(images, data_format)
+        pixels = images_to_uint8(images, data_format)
         if pixels is None:
             return False
         sprite, dim = make_sprite(pixels)
         os.makedirs(self.asset_dir, exist_ok=True)
-        _write_atomic(os.path.join(self.asset_dir, SPRITE_FILENAME), encode_png(sprite, level=6))
+        write_atomic(os.path.join(self.asset_dir, SPRITE_FILENAME), encode_png(sprite, level=6))
         self.sprite = (f"{tags.PROJECTOR_SUBDIR}/{SPRITE_FILENAME}", dim)
         return True
 
@@ -323,7 +151,7 @@ class ProjectorWriter:
             index = len(glob.glob(os.path.join(self.asset_dir, "metadata-*.tsv")))
             while os.path.exists(os.path.join(self.asset_dir, f"metadata-{index}.tsv")):
                 index += 1
-            _write_atomic(os.path.join(self.asset_dir, f"metadata-{index}.tsv"), text.encode("utf-8"))
+            write_atomic(os.path.join(self.asset_dir, f"metadata-{index}.tsv"), text.encode("utf-8"))
             self._metadata_files = {text: f"{tags.PROJECTOR_SUBDIR}/metadata-{index}.tsv"}
         return self._metadata_files[text]
 
@@ -340,7 +168,7 @@ class ProjectorWriter:
             if entry["sprite"] and entry["sprite"][0]:
                 embedding.sprite.image_path = entry["sprite"][0]
                 embedding.sprite.single_image_dim.extend(entry["sprite"][1])
-        _write_atomic(self.config_path, text_format.MessageToString(config).encode("utf-8"))
+        write_atomic(self.config_path, text_format.MessageToString(config).encode("utf-8"))
 
     def add(
         self,
@@ -404,7 +232,7 @@ class ProjectorWriter:
         tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=sources, destination_prefix=target, delete_old_dirs=False)
         relative = os.path.relpath(target, self.run_dir).replace(os.sep, "/")
         state = f'model_checkpoint_path: "{relative}"\nall_model_checkpoint_paths: "{relative}"\n'
-        _write_atomic(os.path.join(self.run_dir, CHECKPOINT_STATE), state.encode("utf-8"))
+        write_atomic(os.path.join(self.run_dir, CHECKPOINT_STATE), state.encode("utf-8"))
         self._prune(number)
         return names
 

@@ -18,31 +18,8 @@ Example:
 from __future__ import annotations
 
 import collections
-import os
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-
-
-NICE = 0
-"""How much lower than the caller the worker thread's CPU priority is (Linux only). 0: the same.
-Niced 19 it measured no better on a busy 2-core machine, and a starved thread that holds the GIL
-can stall the training thread, so the default leaves the priority alone."""
-
-
-def _lower_priority(increment: int) -> None:
-    """Lowers this thread's scheduling priority, so it runs on otherwise idle CPU time.
-
-    Linux keeps a nice value per thread, addressed by its thread id; elsewhere this does
-    nothing (on other systems the same call would renice a whole process).
-    """
-    if not increment or not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
-    except (OSError, AttributeError):
-        pass
 
 
 class Worker:
@@ -51,17 +28,13 @@ class Worker:
     Args:
         max_pending: how many submitted jobs may be unfinished (running or queued) at once.
         name: the thread's name prefix (shows in debuggers and ``threading.enumerate()``).
-        nice: added to the thread's nice value on Linux (0 keeps the caller's priority). With
-            e.g. 19, training threads get the CPU first; the bounded queue makes ``submit`` wait
-            if the worker falls behind, and the worker then gets the CPU the waiting caller frees.
     """
 
-    def __init__(self, max_pending: int = 2, *, name: str = "fmlogger-writer", nice: int = NICE):
+    def __init__(self, max_pending: int = 2, *, name: str = "fmlogger-writer"):
         if max_pending < 1:
             raise ValueError(f"max_pending must be an integer >= 1. Received: max_pending={max_pending!r}")
         self.max_pending = max_pending
         self._name = name
-        self._nice = nice
         self._executor: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(max_pending)
         self._futures: collections.deque[Future] = collections.deque()
@@ -73,10 +46,7 @@ class Worker:
         try:
             with self._lock:
                 if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=1, thread_name_prefix=self._name,
-                        initializer=_lower_priority, initargs=(self._nice,),
-                    )
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
                 future = self._executor.submit(fn, *args, **kwargs)
                 self._futures.append(future)
         except BaseException:

@@ -29,7 +29,7 @@ from fmlogger.sinks import projector
 from fmlogger.errors import ErrorPolicy
 from fmlogger.render.pca import AlignedProjection
 from fmlogger.capture.probe import as_probe, head, leaves, map_inputs
-from fmlogger.render.renderer import _check_int
+from fmlogger._checks import check_int as _check_int
 from fmlogger.render.scatter import scatter_image
 
 log = logging.getLogger("fmlogger")

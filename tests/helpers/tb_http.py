@@ -46,6 +46,14 @@ def stop(process: subprocess.Popen) -> str:
     return out or ""
 
 
+def start_tensorboard(logdir, *flags: str) -> tuple[subprocess.Popen, str]:
+    """Starts ``tensorboard.main`` on a free loopback port; returns the process and its base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "tensorboard.main", "--logdir", os.fspath(logdir), "--host", "127.0.0.1",
+            "--port", str(port), *flags]
+    return popen(argv), f"http://127.0.0.1:{port}"
+
+
 def get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.read()

@@ -1,0 +1,33 @@
+"""Argument checks shared by every option-taking class: fail fast, name the argument, echo the value.
+
+Example:
+    >>> check_int("max_channels", 0, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_channels must be an integer >= 1. Received: max_channels=0
+    >>> check_choice("colormap", "jet", ("gray", "viridis"))
+    Traceback (most recent call last):
+    ...
+    ValueError: colormap must be one of ('gray', 'viridis'). Received: colormap='jet'
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def check_choice(name: str, value, allowed: Sequence) -> None:
+    """Raises ``ValueError`` naming ``name`` and the allowed values unless ``value`` is one of them."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}. Received: {name}={value!r}")
+
+
+def check_int(name: str, value, minimum: int, allow_none: bool = False) -> None:
+    """Raises ``ValueError`` unless ``value`` is an integer (no bool) ``>= minimum``, or None if allowed."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{extra}. Received: {name}={value!r}")

@@ -1,0 +1,28 @@
+"""Paths: telling remote URLs (``gs://``, ``s3://``) from local folders, and writing files atomically.
+
+Example:
+    >>> is_remote("gs://bucket/runs"), is_remote("runs/exp1")
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+
+def is_remote(path) -> bool:
+    """True for a URL such as ``gs://bucket/runs`` (TensorFlow's file systems), False for a local path."""
+    return "://" in os.fspath(path)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Writes ``data`` to the local file ``path`` through a temporary file and a rename.
+
+    A reader (TensorBoard, a resumed run) sees the old file or the new one, never half of one.
+    The temporary name holds the process and thread, so concurrent writers do not collide.
+    """
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

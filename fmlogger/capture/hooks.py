@@ -1,0 +1,113 @@
+"""Call hooks: a layer's ``call`` wrapped for one forward pass to see its output, then restored.
+
+Wrapping ``call`` reaches layers inside nested models and works whether or not the model has a
+symbolic graph, eagerly and while a ``tf.function`` is traced. Keras runs some build passes in a
+scratch graph: hooks that keep tensors keep only those of the graph being traced
+(``first_output``).
+
+Example:
+    >>> seen = []
+    >>> conv1 = model.get_layer("conv1")                                     # doctest: +SKIP
+    >>> with hooked([("conv1", conv1)], lambda path, out: seen.append(path)):  # doctest: +SKIP
+    ...     model(x)
+    >>> output_shapes(model, x[:1])                                          # doctest: +SKIP
+    {'conv1': (1, 14, 14, 4), 'pool1': (1, 7, 7, 4), ...}
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Sequence
+
+from fmlogger._tf import tensorflow
+from fmlogger.capture.layers import iter_layers
+
+
+@contextlib.contextmanager
+def hooked(layers: Sequence[tuple[str, object]], record: Callable[[str, object], None]) -> Iterator[None]:
+    """Wraps each layer's ``call`` to pass its output to ``record(path, output)``; then restores.
+
+    Args:
+        layers: ``(path, layer)`` pairs, as ``select_layers`` returns them.
+        record: called after every call of a wrapped layer with its path and its output.
+    """
+    saved = []
+    try:
+        for path, layer in layers:
+            original = layer.__dict__.get("call")
+            bound = layer.call
+
+            def call(*args, __path=path, __bound=bound, **kwargs):
+                output = __bound(*args, **kwargs)
+                record(__path, output)
+                return output
+
+            object.__setattr__(layer, "call", call)
+            saved.append((layer, original))
+        yield
+    finally:
+        for layer, original in reversed(saved):
+            if original is None:
+                object.__delattr__(layer, "call")
+            else:
+                object.__setattr__(layer, "call", original)
+
+
+def first_tensor(output):
+    """The first tensor of a layer's (or model's) output structure, or None when it holds none."""
+    flat = tensorflow().nest.flatten(output)
+    return flat[0] if flat else None
+
+
+@contextlib.contextmanager
+def first_output(path: str, layer, *, watch: Callable | None = None) -> Iterator[list]:
+    """Yields a list that receives the first tensor of ``layer``'s first call in the graph being traced.
+
+    Later calls (a shared layer) and calls in Keras' scratch build graphs are ignored. ``watch``
+    (e.g. a ``GradientTape``'s ``watch``) is called on the tensor as soon as it is produced.
+    """
+    graph = tensorflow().compat.v1.get_default_graph()
+    seen: list = []
+
+    def record(_path, output):
+        tensor = first_tensor(output)
+        if seen or tensor is None or getattr(tensor, "graph", None) is not graph:
+            return
+        if watch is not None:
+            watch(tensor)
+        seen.append(tensor)
+
+    with hooked([(path, layer)], record):
+        yield seen
+
+
+def call_name(path: str, index: int) -> str:
+    """The name of a layer's ``index``-th call in one pass: ``path``, then ``path#1``, ``path#2``, ..."""
+    return path if index == 0 else f"{path}#{index}"
+
+
+def output_shapes(model, inputs, layers=None) -> dict[str, tuple]:
+    """Runs ``model`` once eagerly on ``inputs`` and returns each layer call's output shape.
+
+    Args:
+        model: a Keras model (it is built by this call if it was not).
+        inputs: a batch the model takes.
+        layers: ``(path, layer)`` pairs to look at, or None for every layer.
+
+    Returns:
+        ``{call name: shape}`` (see ``call_name``), in call order.
+    """
+    every = list(iter_layers(model)) if layers is None else list(layers)
+    shapes: dict[str, tuple] = {}
+    counts: dict[str, int] = {}
+
+    def record(path, output):
+        tensor = first_tensor(output)
+        index = counts.get(path, 0)
+        counts[path] = index + 1
+        if tensor is not None and hasattr(tensor, "shape"):
+            shapes[call_name(path, index)] = tuple(tensor.shape)
+
+    with hooked(every, record):
+        model(inputs, training=False)
+    return shapes
