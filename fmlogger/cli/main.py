@@ -270,8 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export)
 
     _add_inspect(commands)
-    for command in commands.choices.values():
-        command.add_argument(
+    for name in ("demo", "inspect"):  # the commands that import TensorFlow
+        commands.choices[name].add_argument(
             "--verbose", action="store_true", help="show TensorFlow's C++ start-up log lines (hidden by default)"
         )
     return parser
