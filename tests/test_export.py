@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tb_http
 from conftest import read_run
+from test_runs_events import CLI, run_without
 from test_runs_png import png
 
 from fmlogger import tags
@@ -175,20 +176,6 @@ def test_a_damaged_event_file_is_named_and_the_rest_is_exported(two_files, tmp_p
     assert len(caplog.records) == 1 and files[0] in caplog.records[0].getMessage()
 
 
-BLOCK_IMPORTS = """
-import sys
-class BlockImports:
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked in this test")
-sys.meta_path.insert(0, BlockImports())
-from fmlogger.cli.main import main
-code = main(sys.argv[1:])
-assert not set(BLOCKED) & {m.partition(".")[0] for m in sys.modules}
-sys.exit(code)
-"""
-
-
 @pytest.mark.parametrize(
     "blocked, extra",
     [(("tensorflow", "keras"), ()), (("tensorflow", "keras", "google_crc32c", "PIL"), ("--no-gif",))],
@@ -197,14 +184,7 @@ def test_export_runs_with_tensorflow_and_keras_blocked(run, tmp_path, blocked, e
     """Without TensorFlow and Keras (and, second, without google-crc32c and Pillow: the fallbacks)."""
     log_dir, run_dir = run
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, "-c", f"BLOCKED = {blocked!r}" + BLOCK_IMPORTS, *export_argv(log_dir, out, *extra)],
-        capture_output=True,
-        text=True,
-        env=tb_http.popen_env(),
-        timeout=120,
-        check=False,
-    )
+    done = run_without(blocked, CLI, *export_argv(log_dir, out, *extra))
     assert done.returncode == 0, done.stderr
     gifs = 0 if extra else 2
     assert f"wrote {3 * len(STEPS)} PNG(s) and {gifs} GIF(s)" in done.stdout

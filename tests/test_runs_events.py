@@ -6,14 +6,18 @@ reader is checked against an independent writer.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import struct
+import subprocess
+import sys
 import time
 import tracemalloc
 
 import numpy as np
 import pytest
+import tb_http
 
 from fmlogger.runs import crc32c as crc_module
 from fmlogger.runs.crc32c import crc32c, crc32c_numpy, masked_crc32c
@@ -65,7 +69,7 @@ def test_crc32c_known_values_on_both_paths():
     for data, value in known.items():
         assert crc32c_numpy(data) == value and crc32c(data) == value
     rng = np.random.default_rng(1)
-    for size in [*range(300), 4095, 4096, 4097, 65_537, 1_000_003]:  # around every lane length
+    for size in [*range(300), 511, 512, 513, 4095, 4096, 4097, 65_537, 1_000_003]:  # both sides of _SMALL
         data = rng.bytes(size)
         assert crc32c_numpy(data) == google_crc32c.value(data), size
 
@@ -177,3 +181,53 @@ def test_a_record_that_is_not_an_event_is_damage(tmp_path, caplog):
     assert len(damaged) == 1 and "not an Event proto" in damaged[0].reason
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert str(tmp_path / "1.tfevents.a") in caplog.records[0].getMessage()
+
+
+BLOCKER = """
+import sys
+class BlockImports:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked in this test")
+sys.meta_path.insert(0, BlockImports())
+"""
+CLI = "from fmlogger.cli.main import main\ncode = main(sys.argv[1:])\n"
+
+
+def run_without(blocked: tuple, body: str, *argv: str) -> subprocess.CompletedProcess:
+    """Runs ``body`` (with ``argv``) in a Python where importing ``blocked`` raises ImportError.
+
+    ``body`` sets ``code``, the exit status; the child also fails if a blocked module got loaded."""
+    check = "assert not set(BLOCKED) & {m.partition('.')[0] for m in sys.modules}\nsys.exit(code)\n"
+    return subprocess.run(
+        [sys.executable, "-c", f"BLOCKED = {blocked!r}" + BLOCKER + body + check, *argv],
+        capture_output=True,
+        text=True,
+        env=tb_http.popen_env(),
+        timeout=120,
+        check=False,
+    )
+
+
+def test_read_run_and_compare_need_no_tensorflow_keras_or_crc_library(tmp_path):
+    from fmlogger.logger import FeatureMapLogger
+    from fmlogger.runs.read import read_run
+
+    rng = np.random.default_rng(4)
+    with FeatureMapLogger(tmp_path, max_samples=2, max_channels=3) as logger:
+        for step in range(3):
+            logger.log_arrays({"conv": rng.random((2, 5, 5, 3), dtype=np.float32)}, step)
+    body = (
+        "import json\nfrom fmlogger.runs.read import read_run\nrun = read_run(sys.argv.pop(1))\n"
+        "print(json.dumps({t: [[e.step, e.images.tolist()] for e in es] for t, es in run.images.items()}))\n"
+        "print(json.dumps(run.scalars))\n" + CLI
+    )
+    out = str(tmp_path / "diff.png")
+    argv = [logger.run_dir, "compare", str(tmp_path), str(tmp_path), "--layer", "conv", "--out", out]
+    done = run_without(("tensorflow", "keras", "google_crc32c"), body, *argv)
+    assert done.returncode == 0, done.stderr
+    images, scalars = (json.loads(line) for line in done.stdout.splitlines()[:2])
+    run = read_run(logger.run_dir)  # here, with TensorFlow and google-crc32c importable
+    assert images == {t: [[e.step, e.images.tolist()] for e in es] for t, es in run.images.items()}
+    assert scalars == {t: [list(v) for v in vs] for t, vs in run.scalars.items()} and len(scalars) == 4
+    assert os.path.getsize(out) > 0 and "wrote" in done.stdout

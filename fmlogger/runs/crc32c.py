@@ -1,11 +1,12 @@
 """CRC-32C (Castagnoli), the checksum of TFRecord files: ``google_crc32c`` when installed, else numpy.
 
 TFRecord stores ``masked_crc32c(x) = ((c >> 15) | (c << 17)) + 0xA282EAD8`` (mod 2**32) of the
-8-byte length and of the payload. The numpy fallback gives the same values, ~10-30x slower than
-the C library: it splits the data into ``L``-byte lanes, runs the table-driven CRC over all lanes
-at once (one numpy step per byte position, not per byte), then joins the lane CRCs with the
-linear map "advance the register over ``L`` zero bytes" (CRC is linear over GF(2), so
-``crc(state, chunk) = advance(state) ^ crc(0, chunk)``).
+8-byte length and of the payload. The numpy fallback gives the same values, ~30x slower than the
+C library (reading the demo run's event file: ~75 MB/s against ~2.3 GB/s). Inputs under 512
+bytes go through a plain Python table loop; longer ones are split into ``L``-byte lanes, the
+table-driven CRC runs over all lanes at once (one numpy step per byte position, not per byte),
+and the lane CRCs are joined with the linear map "advance the register over ``L`` zero bytes"
+(CRC is linear over GF(2), so ``crc(state, chunk) = advance(state) ^ crc(0, chunk)``).
 
 Example:
     >>> hex(crc32c(b"123456789"))
@@ -23,6 +24,7 @@ __all__ = ["crc32c", "crc32c_numpy", "masked_crc32c"]
 _POLY = 0x82F63B78  # CRC-32C, reflected
 _MASK_DELTA = 0xA282EAD8
 _U32 = 0xFFFFFFFF
+_SMALL = 512  # below this many bytes a Python loop beats numpy's per-step overhead
 
 
 @functools.cache
@@ -54,9 +56,15 @@ def _advance(length: int) -> tuple[list, list, list, list]:
     )
 
 
+@functools.cache
+def _table_list() -> list:
+    return _table().tolist()
+
+
 def _lane_length(size: int) -> int:
-    """A power of two near ``sqrt(size)``: balances numpy steps (L) against lane joins (size / L)."""
-    return 1 << max(4, (max(size, 1).bit_length() + 1) // 2)
+    """A power of two near ``sqrt(size) / 4``: balances numpy steps (``L``, ~5 us each) against
+    lane joins (``size / L``, ~0.3 us each in Python); measured best from 2 KB to 2 MB."""
+    return 1 << max(4, (size.bit_length() + 1) // 2 - 2)
 
 
 def crc32c_numpy(data: bytes) -> int:
@@ -74,8 +82,10 @@ def crc32c_numpy(data: bytes) -> int:
     """
     buf = np.frombuffer(data, dtype=np.uint8)
     lane = _lane_length(buf.size)
-    head = buf.size % lane
-    state = int(_run(np.array([_U32], np.uint32), buf[:head, None])[0])
+    head = buf.size if buf.size < _SMALL else buf.size % lane
+    table, state = _table_list(), _U32
+    for byte in buf[:head].tobytes():  # short inputs and the bytes before the lanes: plain Python
+        state = table[(state ^ byte) & 0xFF] ^ (state >> 8)
     if buf.size > head:
         lanes = buf[head:].reshape(-1, lane)
         crcs = _run(np.zeros(len(lanes), np.uint32), np.ascontiguousarray(lanes.T)).tolist()
