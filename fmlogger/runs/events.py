@@ -108,7 +108,10 @@ def iter_records(path: str, *, start: int = 0) -> Iterator[tuple[int, bytes]]:
         DamagedEventFile: a CRC mismatch, or a length over ``MAX_RECORD_BYTES`` (raised before
             that many bytes are read). The records before it have been yielded.
 
-    A record cut off by the end of the file ends the iteration without an error.
+    A record cut off by the end of the file ends the iteration without an error: fewer than 12
+    header bytes, or a header whose CRC matches but whose record runs past the end (a writer
+    still writing, or killed mid-write). Such a length is compared with the file size before
+    anything is read, so a forged one allocates nothing; a length whose CRC fails is damage.
 
     Example:
         >>> [offset for offset, _ in iter_records(path)]   # doctest: +SKIP
@@ -223,7 +226,9 @@ def iter_summaries(
                 yield Summary(value.tag, int(event.step), value, metadata, path, offset)
 
 
-def iter_values(run_dir: str, *, plugin: str | None = None, wanted=None) -> Iterator[tuple[str, int, object]]:
+def iter_values(
+    run_dir: str, *, plugin: str | None = None, wanted: Callable[[str], bool] | None = None
+) -> Iterator[tuple[str, int, object]]:
     """``(tag, step, summary value)`` of every summary in ``run_dir`` (see ``iter_summaries``)."""
     for summary in iter_summaries(run_dir, plugin=plugin, wanted=wanted):
         yield summary.tag, summary.step, summary.value
@@ -235,7 +240,7 @@ def summary_pngs(value) -> tuple:
 
 
 def iter_images(
-    run_dir: str, *, wanted=None, damaged: list | None = None
+    run_dir: str, *, wanted: Callable[[str], bool] | None = None, damaged: list | None = None
 ) -> Iterator[tuple[str, int, tuple]]:
     """``(tag, step, png bytes per sample)`` of every image summary in ``run_dir``."""
     for s in iter_summaries(run_dir, plugin="images", wanted=wanted, damaged=damaged):
