@@ -1,4 +1,4 @@
-"""Reading runs back with TensorBoard's own reader, and the tags and steps tests compare."""
+"""Reading runs back (fmlogger's checked reader, held equal to TensorBoard's by test_runs_contract), tags and steps."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 
 def read_run(run_dir):
-    """All image and scalar summaries of a run, read with TensorBoard's own reader."""
+    """All image and scalar summaries of a run (fmlogger.runs.read_run: same values as TensorBoard's reader)."""
     from fmlogger.runs.read import read_run as _read
 
     return _read(os.fspath(run_dir))
