@@ -1,4 +1,7 @@
-"""Reading runs back (fmlogger's checked reader, held equal to TensorBoard's by test_runs_contract), tags and steps."""
+"""Reading runs back, and the tags and steps tests compare.
+
+The reader is fmlogger's own checked one; ``test_runs_contract`` holds it equal to TensorBoard's.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import os
 
 
 def read_run(run_dir):
-    """All image and scalar summaries of a run (fmlogger.runs.read_run: same values as TensorBoard's reader)."""
+    """All image and scalar summaries of a run, every step (``fmlogger.runs.read.read_run``)."""
     from fmlogger.runs.read import read_run as _read
 
     return _read(os.fspath(run_dir))
