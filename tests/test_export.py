@@ -145,7 +145,7 @@ def export_argv(log_dir, out, *extra) -> list:
 
 
 def test_a_damaged_event_file_is_named_and_the_rest_is_exported(two_files, tmp_path, caplog):
-    """One flipped byte: stderr names the file, the byte and the reason; the exit code stays 0."""
+    """One flipped byte: stderr names the file, the byte and the reason; exit code 1 (partial)."""
     log_dir, run_dir, files = two_files
     tag = tags.image_tag("conv")
     logged = images_by_step(run_dir, tag)
@@ -159,7 +159,7 @@ def test_a_damaged_event_file_is_named_and_the_rest_is_exported(two_files, tmp_p
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     assert f"damaged event file {files[0]} at byte {offset}: the payload's CRC does not match" in done.stderr
     assert done.stderr.count("damaged event file") == 1 and "Traceback" not in done.stderr
     kept = [0, 1, 4, 5, 6]  # before the damage in the first file, and all of the second
