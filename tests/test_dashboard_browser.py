@@ -9,12 +9,14 @@ can be had (``.ci/run`` installs it with apt when missing).
 from __future__ import annotations
 
 import json
+import pathlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import typing
 import urllib.parse
 
 import pytest
@@ -24,7 +26,7 @@ from test_dashboard import EVIL, arrays_run, keras_run
 from fmlogger import tags
 
 pytestmark = pytest.mark.slow
-websocket = pytest.importorskip("websocket", reason="websocket-client is needed: pip install 'fmlogger[test]'")
+websocket = pytest.importorskip("websocket", reason="needs websocket-client: pip install 'fmlogger[test]'")
 
 EPOCHS = 12
 MARKUP_PARENT = "zz"
@@ -137,6 +139,13 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
 
 
+class Served(typing.NamedTuple):
+    base: str
+    """TensorBoard's URL."""
+    logdir: pathlib.Path
+    """The log folder it serves."""
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A real ``tensorboard --logdir`` (default flags) on 127.0.0.1 over a 12-epoch run."""
@@ -144,6 +153,7 @@ def served(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("browser")
     keras_run(logdir / "demo", epochs=EPOCHS, layers=LAYERS)
     arrays_run(logdir / MARKUP_PARENT / EVIL, steps=2)  # sorts after demo/: demo is the first run
+    arrays_run(logdir / MARKUP_PARENT / "live", steps=2)
     port = tb_http.free_port()
     server = tb_http.popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
                             "--host", "127.0.0.1", "--port", str(port)])
@@ -151,7 +161,7 @@ def served(tmp_path_factory):
     try:
         tb_http.wait_for(lambda: tb_http.get_json(f"{base}/data/plugins_listing")["fmlogger"]["enabled"],
                          server, "the fmlogger plugin")
-        yield base
+        yield Served(base, logdir)
     finally:
         tb_http.stop(server)
 
@@ -173,19 +183,20 @@ def loaded_images(browser: Browser, count: int) -> list[dict]:
 
 
 def test_evolution_shows_every_step_of_every_layer_and_loads_each_image(served, browser):
-    browser.open(f"{served}/#fmlogger")
+    browser.open(f"{served.base}/#fmlogger")
     images = loaded_images(browser, len(LAYERS) * (EPOCHS + 1))
     assert all(image["width"] > 0 for image in images), [i for i in images if not i["width"]]
-    assert [i["alt"] for i in images] == [f"{layer}, step {step}" for layer in LAYERS for step in range(EPOCHS + 1)]
+    expected = [f"{layer}, step {step}" for layer in LAYERS for step in range(EPOCHS + 1)]
+    assert [i["alt"] for i in images] == expected
     assert all(f"run=demo%2F{tags.RUN_SUBDIR}" in i["src"] and "sample=0" in i["src"] for i in images)
-    headers = browser.eval(f"[...{FRAME}.querySelectorAll('table.matrix thead th')].map((t) => t.textContent)")
+    headers = browser.eval(f"[...{FRAME}.querySelectorAll('.matrix thead th')].map((t) => t.textContent)")
     assert headers == ["layer \\ step", "0 = untrained"] + [str(s) for s in range(1, EPOCHS + 1)]
     assert browser.eval("location.hash").startswith("#fmlogger&fm.view=evolution&fm.run=demo%2Ffeature_maps")
     assert browser.errors() == []
 
 
 def test_keys_move_the_current_cell_and_the_permalink_reproduces_it(served, browser):
-    browser.open(f"{served}/#fmlogger")
+    browser.open(f"{served.base}/#fmlogger")
     loaded_images(browser, len(LAYERS) * (EPOCHS + 1))
     for key in ("ArrowRight", "ArrowRight", "ArrowRight", "ArrowDown"):
         browser.eval(f"{FRAME}.dispatchEvent(new KeyboardEvent('keydown', {{key: '{key}', bubbles: true}}))")
@@ -203,16 +214,17 @@ def test_keys_move_the_current_cell_and_the_permalink_reproduces_it(served, brow
 
 
 def test_compare_curves_and_explanations_render(served, browser):
-    browser.open(f"{served}/#fmlogger&fm.view=compare&fm.layer=conv2&fm.step=0&fm.stepB=12")
+    browser.open(f"{served.base}/#fmlogger&fm.view=compare&fm.layer=conv2&fm.step=0&fm.stepB=12")
     caption = browser.wait(f"{FRAME}.querySelector('.panels figure:last-child span').textContent"
                            f".startsWith('max') && {FRAME}.querySelector('.panels').textContent")
     assert "A: demo/feature_maps, conv2, step 0 = untrained" in caption
     assert "B: demo/feature_maps, conv2, step 12" in caption and "same as A" in caption
     assert browser.eval(f"{FRAME}.querySelector('canvas.compare').width") > 0
 
-    browser.open(f"{served}/#fmlogger&fm.view=curves")
+    browser.open(f"{served.base}/#fmlogger&fm.view=curves")
     charts = browser.wait(f"{FRAME}.querySelectorAll('svg.chart').length >= 9 && "
-                          f"[...{FRAME}.querySelectorAll('svg.chart')].map((c) => c.getAttribute('aria-label'))")
+                          f"[...{FRAME}.querySelectorAll('svg.chart')]"
+                          ".map((c) => c.getAttribute('aria-label'))")
     assert [f"{layer} {stat}" for layer in LAYERS for stat in tags.STAT_NAMES] == charts[-8:]
     assert "epoch_loss" in charts
     # stats: 13 points (steps 0..12); Keras' loss: 12 points at 1..12 (epoch e drawn at e + 1)
@@ -221,7 +233,7 @@ def test_compare_curves_and_explanations_render(served, browser):
     assert points[charts.index("conv1 mean")] == [EPOCHS + 1]
     assert points[charts.index("epoch_loss")] == [EPOCHS, EPOCHS]  # train and validation
 
-    browser.open(f"{served}/#fmlogger&fm.view=explanations")
+    browser.open(f"{served.base}/#fmlogger&fm.view=explanations")
     images = loaded_images(browser, 3 * (EPOCHS + 1))
     rows = sorted({image["alt"].split(",")[0] for image in images})
     assert rows == ["activation_max/conv1", "gradcam/conv2", "saliency/vanilla"]
@@ -231,7 +243,7 @@ def test_compare_curves_and_explanations_render(served, browser):
 
 def test_a_run_named_like_markup_is_shown_as_text(served, browser):
     run = f"{MARKUP_PARENT}/{EVIL}/{tags.RUN_SUBDIR}"
-    browser.open(f"{served}/#fmlogger&fm.run={urllib.parse.quote(run, safe='')}")
+    browser.open(f"{served.base}/#fmlogger&fm.run={urllib.parse.quote(run, safe='')}")
     loaded_images(browser, 2)
     options = browser.eval(f"[...{FRAME}.querySelectorAll('option')].map((o) => o.textContent)")
     assert run in options
@@ -240,4 +252,15 @@ def test_a_run_named_like_markup_is_shown_as_text(served, browser):
                         "document.querySelectorAll('img[src=\"x\"]').length") == 0
     assert browser.eval("window.__pwned === undefined && "
                         f"{FRAME}.defaultView.__pwned === undefined") is True
+    assert browser.errors() == []
+
+
+def test_new_steps_appear_while_the_tab_is_open(served, browser):
+    run = f"{MARKUP_PARENT}/live/{tags.RUN_SUBDIR}"
+    browser.open(f"{served.base}/#fmlogger&fm.run={urllib.parse.quote(run, safe='')}")
+    loaded_images(browser, 2)
+    arrays_run(served.logdir / MARKUP_PARENT / "live", steps=4, seed=7)  # training goes on: steps 0..3
+    images = loaded_images(browser, 4)  # the page polls every 10 s; the server re-scans the new bytes
+    assert [i["alt"] for i in images] == [f"a, step {s}" for s in range(4)]
+    assert all(i["width"] > 0 for i in images)
     assert browser.errors() == []

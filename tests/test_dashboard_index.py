@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 
-import numpy as np
 import pytest
 from test_dashboard import ROUTE, arrays_run, board_app, plugin_of
 
@@ -167,3 +166,25 @@ def test_a_diverging_keras_loss_comes_back_as_null_in_strict_json(tmp_path):
 
     answer = json.loads(body, parse_constant=reject)
     assert answer["keras"] == {"train": {"epoch_loss": [[1, 0.5], [2, None], [3, None]]}}
+
+
+def test_a_record_that_is_no_event_is_reported(five_steps, tmp_path):
+    import struct
+
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    path, recs = records(five_steps)
+    run_dir = tmp_path / "run"
+    shutil.copytree(five_steps, run_dir)
+    garbage = b"\xff" * 7  # CRC-valid record whose payload is not an Event proto
+    header = struct.pack("<Q", len(garbage))
+    crc = struct.pack("<I", masked_crc32c(header)), struct.pack("<I", masked_crc32c(garbage))
+    record = header + crc[0] + garbage + crc[1]
+    copy = run_dir / os.path.basename(path)
+    with open(copy, "ab") as f:
+        f.write(record)
+    index = run_index(run_dir)
+    index.update()
+    assert index.image_tags()[TAG]["steps"] == [0, 1, 2, 3, 4]
+    assert index.problems == [f"{copy.name}: a record at byte {os.path.getsize(path)} is no TensorBoard "
+                              "event; steps after it are not shown."]

@@ -21,6 +21,8 @@ import dataclasses
 import os
 import threading
 
+from google.protobuf.message import DecodeError
+
 from fmlogger.runs.events import DamagedEventFile, event_files, iter_records, read_record
 
 RECORD_OVERHEAD = 16
@@ -161,6 +163,9 @@ class RunIndex:
                 except DamagedEventFile as err:
                     self._stop(path, f"{os.path.basename(path)}: damaged at byte {err.offset} "
                                f"({err.reason}); steps after it are not shown.")
+                except DecodeError:
+                    self._stop(path, f"{os.path.basename(path)}: a record at byte {self._next[path]} is "
+                               "no TensorBoard event; steps after it are not shown.")
                 except OSError as err:
                     self._stop(path, f"{os.path.basename(path)}: {err.strerror or err}.")
         return changed
@@ -215,10 +220,12 @@ class RunIndex:
             return {tag: sorted(points.items()) for tag, points in self.scalars.items()}
 
     def has(self, tag: str, step: int) -> bool:
+        """Whether the image tag ``tag`` has a record at ``step``."""
         with self._lock:
             return tag in self.images and step in self.images[tag].steps
 
     def samples(self, tag: str) -> int:
+        """Images per step of ``tag`` (0 for a tag not indexed)."""
         with self._lock:
             return self.images[tag].samples if tag in self.images else 0
 

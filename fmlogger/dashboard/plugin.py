@@ -88,7 +88,8 @@ def _points(points, offset: int = 0) -> list:
 def _json(request, content, code: int = 200):
     """JSON with ``<``, ``>`` and ``&`` escaped (they occur only inside strings: run and tag names),
     so a name that is markup stays inert even if some client sniffed the body as HTML."""
-    text = json.dumps(content, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = json.dumps(content, allow_nan=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return http_util.Respond(request, text, "application/json", code=code)
 
 
@@ -137,7 +138,9 @@ class FeatureMapsPlugin(base_plugin.TBPlugin):
         return self.catalog.has_runs()
 
     def frontend_metadata(self) -> base_plugin.FrontendMetadata:
-        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=TAB_NAME, disable_reload=True)
+        return base_plugin.FrontendMetadata(
+            es_module_path="/index.js", tab_name=TAB_NAME, disable_reload=True
+        )
 
     def data_plugin_names(self) -> tuple:
         return ()  # fmlogger's data is images and scalars; activity is decided by is_active
@@ -223,8 +226,8 @@ class FeatureMapsPlugin(base_plugin.TBPlugin):
         for tag, points in run.index.scalar_series().items():
             layer, _, stat = tag[len(tags.STATS_PREFIX):].rpartition("/")
             stats.setdefault(layer, {})[stat] = _points(points)
-        return _json(request, {"run": run.name, "stats": stats, "stat_names": list(tags.STAT_NAMES), "keras": keras,
-                               "keras_step_offset": KERAS_STEP_OFFSET})
+        return _json(request, {"run": run.name, "stats": stats, "stat_names": list(tags.STAT_NAMES),
+                               "keras": keras, "keras_step_offset": KERAS_STEP_OFFSET})
 
 
 class FeatureMapsLoader(base_plugin.TBLoader):

@@ -46,7 +46,8 @@ function chart(title, series, xs, step, onPick) {
   }
   root.addEventListener('click', (event) => {
     const box = root.getBoundingClientRect();
-    const x = x0 + ((event.clientX - box.left) * (W / box.width) - M.left) / (W - M.left - M.right) * (x1 - x0);
+    const inner = (event.clientX - box.left) * (W / box.width) - M.left;
+    const x = x0 + (inner / (W - M.left - M.right)) * (x1 - x0);
     onPick(x);
   });
   return root;
@@ -72,7 +73,8 @@ export async function renderCurves(panel, ctx) {
   panel.append(el('div', {class: 'controls'},
     select('Run', runs.map((r) => [r.name, r.name]), run.name, (v) => update({run: v}))),
   el('p', {class: 'note', text: 'x = epochs trained. fmlogger logs step k after k epochs (0 = untrained); ' +
-    `Keras writes epoch e at step e, after e + 1 epochs, so its points are drawn at e + ${data.keras_step_offset}. ` +
+    'Keras writes epoch e at step e, after e + 1 epochs, so its points are drawn at ' +
+    `e + ${data.keras_step_offset}. ` +
     'The vertical line is the current step (\u2190/\u2192); click a chart to move it.'}));
   const kerasRuns = Object.keys(data.keras);
   const metrics = [...new Set(kerasRuns.flatMap((name) => Object.keys(data.keras[name])))]
@@ -88,7 +90,9 @@ export async function renderCurves(panel, ctx) {
   }
   panel.append(el('h2', {text: 'Feature-map statistics per layer'}));
   const layers = Object.keys(data.stats);
-  if (!layers.length) panel.append(el('p', {class: 'empty', text: 'No feature_map_stats scalars in this run.'}));
+  if (!layers.length) {
+    panel.append(el('p', {class: 'empty', text: 'No feature_map_stats scalars in this run.'}));
+  }
   for (const layer of layers) {
     const charts = data.stat_names.filter((stat) => data.stats[layer][stat]).map((stat) =>
       chart(`${layer} ${stat}`, [{name: stat, points: data.stats[layer][stat], cls: 'stat'}], xs,

@@ -28,6 +28,7 @@ const app = {
   main: null,
   status: null,
   tabs: null,
+  drawing: 0,
 };
 
 function hashOwner() {
@@ -94,20 +95,27 @@ function settle(state) {
   return state;
 }
 
-async function tagsOf(name, fresh) {
-  if (fresh || !app.tags[name]) app.tags[name] = await getJSON('tags', {run: name});
+async function tagsOf(name) {
+  if (!app.tags[name]) app.tags[name] = await getJSON('tags', {run: name});
   return app.tags[name];
 }
 
 /** Sets state keys, writes the permalink, re-renders the current view. */
-export async function update(changes) {
+async function update(changes) {
+  if (!app.runs.length) return;
   Object.assign(app.state, changes);
   settle(app.state);
   writeHash();
-  await draw();
+  try {
+    await draw();
+    showStatus('');
+  } catch (err) {
+    showStatus(`Could not show this view: ${err.message}`);
+  }
 }
 
 async function draw() {
+  const ticket = ++app.drawing;  // a newer draw started meanwhile: let it show instead
   const state = app.state;
   for (const button of app.tabs.querySelectorAll('button')) {
     button.setAttribute('aria-selected', String(button.dataset.view === state.view));
@@ -128,6 +136,7 @@ async function draw() {
   if (state.view === 'compare') await renderCompare(panel, ctx);
   else if (state.view === 'curves') await renderCurves(panel, ctx);
   else renderMatrix(panel, ctx, state.view === 'explanations' ? 'explanations' : state.kind);
+  if (ticket !== app.drawing) return;
   clear(app.main).append(panel);
   document.documentElement.style.setProperty('--thumb', state.size + 'px');
 }
@@ -166,9 +175,8 @@ function onHashChange() {
   if (!app.runs.length || !ours(params)) return;
   const wanted = readHash();
   if (KEYS.every((key) => String(wanted[key] ?? '') === String(app.state[key] ?? ''))) return;
-  app.state = settle(wanted);
-  writeHash();
-  draw();
+  app.state = {};
+  update(wanted);
 }
 
 async function poll() {
@@ -180,10 +188,10 @@ async function poll() {
     app.runs = answer.runs;
     if (before !== after && app.runs.length) {
       app.tags = {};
-      settle(app.state);
-      await draw();
+      await update({});
+    } else {
+      showStatus('');
     }
-    showStatus('');
   } catch (err) {
     showStatus(`Could not refresh: ${err.message}`);
   }
@@ -217,9 +225,7 @@ export async function render() {
   if (!app.runs.length) {
     showStatus('No fmlogger runs in this log folder yet (a run folder holds fmlogger_state.json).');
   } else {
-    app.state = settle(readHash());
-    writeHash();
-    await draw();
+    await update(readHash());
   }
   document.addEventListener('keydown', onKey);
   hashOwner().addEventListener('hashchange', onHashChange);

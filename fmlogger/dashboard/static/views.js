@@ -87,6 +87,8 @@ export function renderMatrix(panel, ctx, kind) {
         'data-layer': row.label,
         'data-step': step,
       });
+      // Pixelated when enlarged (crisp tiles), smooth when shrunk (no dropped tile borders).
+      img.addEventListener('load', () => img.classList.toggle('up', img.naturalHeight < Number(state.size)));
       const button = el('button', {class: here ? 'cell current' : 'cell', 'aria-label': `enlarge ${img.alt}`,
         onclick: () => ctx.update({[rowKey]: row.label, step, open: '1'})}, img);
       tr.append(el('td', {}, button));
@@ -122,7 +124,7 @@ function openDetail(ctx, row, kind) {
   const at = info.steps.indexOf(Number(state.step));
   if (at < 0) return;
   const sample = sampleOf(ctx, row.tag);
-  const layerState = kind === 'explanations' ? null : (ctx.tags.layers || {})[row.label];
+  const layerState = kind === 'feature_maps' ? (ctx.tags.layers || {})[row.label] : null;
   const description = el('dd', {text: info.description || '(none)'});
   getJSON('detail', {run: run.name, tag: row.tag, step: String(state.step)})
     .then((answer) => { description.textContent = answer.description || '(none)'; })
