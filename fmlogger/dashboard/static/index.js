@@ -139,6 +139,8 @@ async function draw() {
   if (ticket !== app.drawing) return;
   clear(app.main).append(panel);
   document.documentElement.style.setProperty('--thumb', state.size + 'px');
+  const current = panel.querySelector('.cell.current');  // a fresh table: keep the cell in sight
+  if (current) current.scrollIntoView({block: 'nearest', inline: 'nearest'});
 }
 
 function showStatus(text) {

@@ -163,7 +163,7 @@ function figure(caption, media, lines) {
 }
 
 function probeLine(own, other, otherName) {
-  if (!own || !own.sha256) return '\u26a0 probe unknown (no fmlogger_state.json probe)';
+  if (!own || !own.sha256) return '\u26a0 no probe recorded (arrays logged directly?): comparable?';
   if (!other || !other.sha256) return `probe ${shortHash(own)}`;
   return own.sha256 === other.sha256
     ? `probe ${shortHash(own)}: same as ${otherName}`
@@ -190,6 +190,7 @@ async function difference(imgA, imgB, canvas, caption) {
   try {
     const [a, b] = await Promise.all([pixels(imgA), pixels(imgB)]);
     if (a.width !== b.width || a.height !== b.height) {
+      canvas.hidden = true;
       caption.textContent = `sizes differ (${a.width}\u00d7${a.height} vs ${b.width}\u00d7${b.height}): ` +
         'no difference image';
       return;
@@ -210,6 +211,7 @@ async function difference(imgA, imgB, canvas, caption) {
     canvas.getContext('2d').putImageData(out, 0, 0);
     caption.textContent = `max |A \u2212 B| = ${most}/255, mean ${(sum / (a.width * a.height)).toFixed(1)}`;
   } catch (err) {
+    canvas.hidden = true;
     caption.textContent = `no difference image: ${err.message}`;
   }
 }
@@ -264,5 +266,8 @@ export async function renderCompare(panel, ctx) {
     panel.append(el('p', {class: 'warning', text: `\u26a0 render settings differ: ${warnings.join('; ')}`}));
   }
   if (a.img && b.img) difference(a.img, b.img, canvas, diffCaption);
-  else clear(diffCaption).append('no difference image: a side is missing');
+  else {
+    canvas.hidden = true;
+    clear(diffCaption).append('no difference image: a side is missing');
+  }
 }
