@@ -296,3 +296,54 @@ def resolve_run(path: str) -> str:
         f"no fmlogger run in {path!r}: neither it nor {sub!r} holds event files. Pass the log_dir "
         "given to FeatureMapCallback/FeatureMapLogger, or its run folder."
     )
+
+
+# provisional: replaced by the reader branch (the checked reader). Only the API the dashboard
+# codes against: iter_records / read_record / DamagedEventFile. This stand-in checks the length
+# header's CRC, not the payload's.
+class DamagedEventFile(ValueError):
+    """An event file whose record at ``offset`` cannot be read (``reason`` says why)."""
+
+    def __init__(self, path: str, offset: int, reason: str):
+        super().__init__(f"{path}: damaged record at byte {offset}: {reason}")
+        self.path, self.offset, self.reason = path, offset, reason
+
+
+def _header(f, path: str, offset: int) -> int | None:
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    header = f.read(12)
+    if len(header) < 12:
+        return None
+    (length,) = struct.unpack("<Q", header[:8])
+    if struct.unpack("<I", header[8:])[0] != masked_crc32c(header[:8]):
+        raise DamagedEventFile(path, offset, "length CRC mismatch")
+    return length
+
+
+def iter_records(path: str, *, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """``(offset of the record's header, payload)`` from byte ``start`` on; stops quietly at a
+    truncated last record."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        offset = start
+        while True:
+            length = _header(f, path, offset)
+            if length is None:
+                return
+            data = f.read(length)
+            if len(data) < length or len(f.read(4)) < 4:
+                return
+            yield offset, data
+            offset += 16 + length
+
+
+def read_record(path: str, offset: int) -> bytes:
+    """The payload of the record whose header starts at ``offset``."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        length = _header(f, path, offset)
+        data = f.read(length or 0)
+        if length is None or len(data) < length:
+            raise DamagedEventFile(path, offset, "truncated record")
+        return data
