@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import tiny_cnn, tiny_data
+from helpers.models import tiny_cnn, tiny_data
 
 from fmlogger import tags
 from fmlogger.runs.events import iter_values

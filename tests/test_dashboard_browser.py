@@ -20,7 +20,7 @@ import typing
 import urllib.parse
 
 import pytest
-import tb_http
+from helpers import tb_http
 from test_dashboard import EVIL, arrays_run, keras_run
 
 from fmlogger import tags
