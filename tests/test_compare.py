@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers.runs import read_run
+from test_runs_png import png
 
 from fmlogger import tags
 from fmlogger.cli.main import main
@@ -98,3 +99,22 @@ def test_missing_run_is_a_clear_error(tmp_path, capsys):
         == 2
     )
     assert "no fmlogger run in" in capsys.readouterr().err
+
+
+def test_a_png_that_does_not_decode_is_a_clear_error_naming_tag_and_step(two_runs, capsys):
+    from fmlogger.runs.events import resolve_run
+    from fmlogger.sinks.events import SummaryWriter
+
+    root, _, _ = two_runs
+    writer = SummaryWriter(resolve_run(root / "b"))
+    writer.write_step(7, pngs=[(tags.image_tag("conv"), 6, 6, [png(100_000, 100_000, 1, b"")], "")])
+    writer.flush()
+    with pytest.raises(ValueError, match=r"tag 'feature_maps/conv', step 7, sample 0: PNG of 100000x100000"):
+        compare_runs(root / "b", root / "b", "conv", step=7)
+    assert (
+        main(["compare", str(root / "b"), str(root / "b"), "--layer", "conv", "--out", str(root / "x.png")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("fmlogger compare: ") and "step 7, sample 0: PNG of 100000x100000" in err
+    assert "Traceback" not in err and not (root / "x.png").exists()

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
 import sys
 
 import numpy as np
 import pytest
+from helpers import tb_http
 from helpers.runs import read_run
+from test_runs_events import CLI, run_without
+from test_runs_png import png
 
 from fmlogger import tags
-from fmlogger.runs.events import images_by_step
 from fmlogger.cli.main import main
-from fmlogger.runs.export import read_frame_step
+from fmlogger.runs.events import event_files, images_by_step, iter_records
+from fmlogger.runs.export import export_run, labelled_frame
 
 STEPS = [0, 2, 4, 6, 8, 10, 12]
 
@@ -51,10 +56,9 @@ def test_exports_every_png_unchanged_and_ordered_gifs(run, tmp_path, capsys):
         with Image.open(folder / f"sample_{i}.gif") as gif:
             frames = [np.asarray(f.convert("L")) for f in ImageSequence.Iterator(gif)]
         assert len(frames) == len(STEPS)
-        h = decoded[0].images.shape[1]
-        assert [read_frame_step(f, h) for f in frames] == STEPS
-        for frame, event in zip(frames, decoded):
-            np.testing.assert_array_equal(frame[:h, : event.images.shape[2]], event.images[i, :, :, 0])
+        assert [event.step for event in decoded] == STEPS
+        for frame, event in zip(frames, decoded):  # the logged pixels, and the step drawn below them
+            np.testing.assert_array_equal(frame, labelled_frame(event.images[i], event.step)[:, :, 0])
 
 
 def test_without_pillow_pngs_are_written_and_the_message_says_what_to_install(
@@ -77,3 +81,116 @@ def test_odd_tag_characters_become_safe_folders():
         "feature_maps", "backbone", "conv_1_a"
     )
     assert tag_folder("feature_maps/../x") == os.path.join("feature_maps", "_", "x")
+
+
+BOMB = png(100_000, 100_000, 1, b"")  # a valid PNG header claiming 10^10 pixels: only the size cap refuses it
+
+
+def test_a_png_that_does_not_decode_is_a_note_and_the_gif_goes_on(run, tmp_path, capsys):
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from fmlogger.sinks.events import SummaryWriter
+
+    log_dir, run_dir = run
+    tag = tags.image_tag("block/conv")
+    good = images_by_step(run_dir, tag)[STEPS[-1]][1]
+    writer = SummaryWriter(run_dir)
+    writer.write_step(14, pngs=[(tag, 6, 6, [BOMB, good], "")])
+    writer.flush()
+    out = tmp_path / "out"
+    assert main(["export", "--logdir", str(log_dir), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped {tag} step 14 sample 0: PNG of 100000x100000 = 10,000,000,000 pixels refused" in err
+    assert "Traceback" not in err
+    folder = out / "feature_maps" / "block" / "conv"
+    assert (folder / "step_000014_sample_0.png").read_bytes() == BOMB  # exported unchanged, as logged
+    with Image.open(folder / "sample_0.gif") as gif0, Image.open(folder / "sample_1.gif") as gif1:
+        assert (gif0.n_frames, gif1.n_frames) == (len(STEPS), len(STEPS) + 1)
+
+
+@pytest.fixture
+def two_files(tmp_path):
+    """Steps 0..3 in one event file, 4..6 in a second one (a resumed run)."""
+    from fmlogger.logger import FeatureMapLogger
+
+    rng = np.random.default_rng(5)
+    for steps in (range(4), range(4, 7)):
+        with FeatureMapLogger(tmp_path / "logs", max_samples=2, max_channels=4) as logger:
+            for step in steps:
+                logger.log_arrays({"conv": rng.random((2, 6, 6, 4), dtype=np.float32)}, step)
+    files = event_files(logger.run_dir)
+    assert len(files) == 2
+    return tmp_path / "logs", logger.run_dir, files
+
+
+def flip_byte_in_step(path: str, step: int, tag: str) -> int:
+    """Flips one byte in the middle of the record holding ``tag`` at ``step``; returns its offset."""
+    from tensorboard.compat.proto import event_pb2
+
+    for offset, payload in iter_records(path):
+        event = event_pb2.Event.FromString(payload)
+        if event.step == step and any(v.tag == tag for v in event.summary.value):
+            with open(path, "r+b") as f:
+                f.seek(offset + 12 + len(payload) // 2)
+                byte = f.read(1)[0]
+                f.seek(-1, os.SEEK_CUR)
+                f.write(bytes([byte ^ 0x01]))
+            return offset
+    raise AssertionError(f"no record of {tag} at step {step} in {path}")
+
+
+def export_argv(log_dir, out, *extra) -> list:
+    return ["export", "--logdir", str(log_dir), "--out", str(out), *extra]
+
+
+def test_a_damaged_event_file_is_named_and_the_rest_is_exported(two_files, tmp_path, caplog):
+    """One flipped byte: stderr names the file, the byte and the reason; exit code 1 (partial)."""
+    log_dir, run_dir, files = two_files
+    tag = tags.image_tag("conv")
+    logged = images_by_step(run_dir, tag)
+    offset = flip_byte_in_step(files[0], 2, tag)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "fmlogger", *export_argv(log_dir, out)],
+        capture_output=True,
+        text=True,
+        env=tb_http.popen_env(),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"damaged event file {files[0]} at byte {offset}: the payload's CRC does not match" in done.stderr
+    assert done.stderr.count("damaged event file") == 1 and "Traceback" not in done.stderr
+    kept = [0, 1, 4, 5, 6]  # before the damage in the first file, and all of the second
+    assert f"wrote {3 * len(kept)} PNG(s) and 2 GIF(s)" in done.stdout  # 2 samples + 1 timeline per step
+    folder = out / "feature_maps" / "conv"
+    for step in range(7):
+        for i in range(2):
+            exported = folder / f"step_{step:06d}_sample_{i}.png"
+            assert exported.read_bytes() == logged[step][i] if step in kept else not exported.exists()
+
+    with caplog.at_level(logging.WARNING):  # the API: reported once, and listed
+        result = export_run(log_dir, tmp_path / "again", gif=False)
+    assert [(d.path, d.offset) for d in result.damaged] == [(files[0], offset)]
+    assert len(caplog.records) == 1 and files[0] in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    "blocked, extra",
+    [(("tensorflow", "keras"), ()), (("tensorflow", "keras", "google_crc32c", "PIL"), ("--no-gif",))],
+)
+def test_export_runs_with_tensorflow_and_keras_blocked(run, tmp_path, blocked, extra):
+    """Without TensorFlow and Keras (and, second, without google-crc32c and Pillow: the fallbacks)."""
+    log_dir, run_dir = run
+    out = tmp_path / "out"
+    done = run_without(blocked, CLI, *export_argv(log_dir, out, *extra))
+    assert done.returncode == 0, done.stderr
+    gifs = 0 if extra else 2
+    assert f"wrote {3 * len(STEPS)} PNG(s) and {gifs} GIF(s)" in done.stdout
+    logged = images_by_step(run_dir, tags.image_tag("block/conv"))
+    folder = out / "feature_maps" / "block" / "conv"
+    for step in STEPS:
+        exported = [(folder / f"step_{step:06d}_sample_{i}.png").read_bytes() for i in range(2)]
+        assert exported == list(logged[step])
+    assert len(list(folder.glob("*.gif"))) == gifs

@@ -3,11 +3,13 @@
 TensorBoard keeps 10 steps per image tag unless started with ``--samples_per_plugin images=N``
 (and ``images=0`` shows nothing in TensorBoard 2.21). ``fmlogger board`` counts the steps of every
 image tag under the log folder, starts TensorBoard with ``N`` = that count plus headroom for the
-steps still to come, on 127.0.0.1 by default, and prints the URL.
+steps still to come, on 127.0.0.1 by default, and prints the URL of its Feature Maps tab
+(``#fmlogger``, ``fmlogger.dashboard``), which shows every logged step whatever the flags.
 
 Example:
     $ fmlogger board --logdir runs --port 6006
-    TensorBoard at http://127.0.0.1:6006/ (images: up to 130 steps per tag). Ctrl+C stops it.
+    TensorBoard at http://127.0.0.1:6006/ (images: up to 130 steps per tag); the Feature Maps tab:
+    http://127.0.0.1:6006/#fmlogger . Ctrl+C stops it.
 """
 
 from __future__ import annotations
@@ -76,8 +78,14 @@ def serve(
     if not os.path.isdir(logdir):
         print(f"fmlogger board: --logdir {logdir!r} is not a folder.", file=sys.stderr)
         return 2
+    from fmlogger.dashboard.plugin import PLUGIN_NAME
+
     url, samples = launch(logdir, host=host, port=port, samples=samples)
-    print(f"TensorBoard at {url} (images: up to {samples} steps per tag). Ctrl+C stops it.", flush=True)
+    print(
+        f"TensorBoard at {url} (images: up to {samples} steps per tag); the Feature Maps tab: "
+        f"{url}#{PLUGIN_NAME} . Ctrl+C stops it.",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -90,7 +90,7 @@ def _export(args) -> int:
     for note in result.skipped:
         print(f"fmlogger export: skipped {note}", file=sys.stderr)
     print(f"wrote {len(result.pngs)} PNG(s) and {len(result.gifs)} GIF(s) under {args.out}")
-    return 0
+    return 1 if result.damaged else 0  # partial: the damaged files were named on stderr
 
 
 def _actmax_spec(text: str) -> tuple[str, object]:

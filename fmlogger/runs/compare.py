@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from fmlogger import tags
-from fmlogger.runs.events import decode_png, images_by_step, iter_values, resolve_run
+from fmlogger.runs.events import decode_png, images_by_step, iter_summaries, resolve_run
 from fmlogger.sinks.state import load_state, probe_differences, setting_differences
 
 GAP = 4
@@ -52,10 +52,7 @@ class Comparison:
 
 def image_tag_names(run_dir: str) -> list[str]:
     """The image tags of a run, sorted."""
-    seen: set[str] = set()
-    for _ in iter_values(run_dir, plugin="images", wanted=lambda t: seen.add(t) and False):
-        pass
-    return sorted(seen)
+    return sorted({s.tag for s in iter_summaries(run_dir, plugin="images")})
 
 
 def layer_tag(layer: str) -> str:
@@ -128,7 +125,8 @@ def compare_runs(
 
     Raises:
         FileNotFoundError: a folder holds no run.
-        ValueError: the layer, step or sample is not in both runs (the message lists what is).
+        ValueError: the layer, step or sample is not in both runs (the message lists what is), or
+            a logged PNG does not decode (the message names the run, tag, step and sample).
     """
     runs = (resolve_run(run_a), resolve_run(run_b))
     tag = layer_tag(layer)
@@ -144,7 +142,10 @@ def compare_runs(
         pngs = by_step[s]
         if not 0 <= sample < len(pngs):
             raise ValueError(f"sample={sample} is not in {run!r} at step {s}: it has {len(pngs)} sample(s).")
-        images.append(decode_png(pngs[sample]))
+        try:
+            images.append(decode_png(pngs[sample]))
+        except ValueError as err:
+            raise ValueError(f"{run!r}, tag {tag!r}, step {s}, sample {sample}: {err}") from None
     states = [load_state(r) or {} for r in runs]
     probe = probe_differences(states[0].get("probe"), states[1].get("probe"))
     if probe:

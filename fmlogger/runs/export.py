@@ -24,8 +24,15 @@ import re
 import numpy as np
 
 from fmlogger import tags
-from fmlogger.runs.events import decode_png, image_tags, resolve_run
 from fmlogger.render.timeline import number_bitmaps
+from fmlogger.runs.events import (
+    DamagedEventFile,
+    decode_png,
+    images_at,
+    iter_summaries,
+    resolve_run,
+    summary_pngs,
+)
 
 PILLOW_HINT = (
     "GIF export needs Pillow, which is not installed: pip install 'fmlogger[export]' "
@@ -40,11 +47,13 @@ class MissingPillow(ImportError):
 
 @dataclasses.dataclass(frozen=True)
 class Exported:
-    """Files written by ``export_run``: ``pngs`` and ``gifs`` (paths), and ``skipped`` notes."""
+    """Files written by ``export_run``: ``pngs`` and ``gifs`` (paths), ``skipped`` notes, and the
+    ``DamagedEventFile`` of each damaged event file (the records before the damage were exported)."""
 
     pngs: list
     gifs: list
     skipped: list
+    damaged: list = dataclasses.field(default_factory=list)
 
 
 def tag_folder(tag: str) -> str:
@@ -67,16 +76,6 @@ def labelled_frame(image: np.ndarray, step: int, *, scale: int = LABEL_SCALE) ->
     return np.concatenate([top, bar_px], axis=0)
 
 
-def read_frame_step(frame: np.ndarray, image_height: int, *, scale: int = LABEL_SCALE) -> int:
-    """Reads back the step that ``labelled_frame`` drew under an image of ``image_height`` rows."""
-    from fmlogger.render.timeline import read_numbers
-
-    bar = frame[image_height:, :, 0] if frame.ndim == 3 else frame[image_height:]
-    ink = bar[scale : scale + 5 * scale : scale, scale::scale] > 127
-    digits = ink.shape[1] // 4
-    return read_numbers(ink[None, :, : digits * 4])[0]
-
-
 def _pillow():
     try:
         from PIL import Image
@@ -94,8 +93,67 @@ def write_gif(path: str, frames: list, *, duration_ms: int = 500) -> None:
     )
 
 
+def _write_pngs(run: str, out_dir: str, damaged: list) -> tuple[list, dict]:
+    """Writes every logged PNG as it is read; returns the files and ``{tag: {step: (file, offset, n)}}``."""
+    places: dict[str, dict[int, tuple[str, int, int]]] = {}
+    for s in iter_summaries(run, plugin="images", damaged=damaged):
+        if not s.value.HasField("tensor"):
+            continue
+        folder = os.path.join(out_dir, tag_folder(s.tag))
+        if s.tag not in places:
+            os.makedirs(folder, exist_ok=True)
+        pngs = summary_pngs(s.value)
+        for i, data in enumerate(pngs):
+            with open(os.path.join(folder, f"step_{s.step:06d}_sample_{i}.png"), "wb") as f:
+                f.write(data)
+        # a step written again: the last one wins
+        places.setdefault(s.tag, {})[s.step] = (s.path, s.offset, len(pngs))
+    files = [
+        os.path.join(out_dir, tag_folder(tag), f"step_{step:06d}_sample_{i}.png")
+        for tag in sorted(places)
+        for step in sorted(places[tag])
+        for i in range(places[tag][step][2])
+    ]
+    return files, places
+
+
+def _write_gifs(tag: str, places: dict, folder: str, duration_ms: int, skipped: list) -> list:
+    """The GIFs of one tag: its PNG bytes of every step are read back (one tag in memory at a time),
+    then decoded one sample at a time."""
+    by_step = {}
+    for step in sorted(places):
+        path, offset, _ = places[step]
+        try:
+            by_step[step] = images_at(path, offset, tag)
+        except DamagedEventFile as err:  # the file changed since it was read
+            skipped.append(f"{tag} step {step}: {err}; left out of the GIFs")
+    gifs = []
+    for i in range(max((len(p) for p in by_step.values()), default=0)):
+        frames = []
+        for step, pngs in by_step.items():
+            if i < len(pngs):
+                try:
+                    frames.append(labelled_frame(decode_png(pngs[i]), step))
+                except ValueError as err:
+                    skipped.append(f"{tag} step {step} sample {i}: {err}; left out of the GIF")
+        if len({f.shape for f in frames}) > 1:
+            skipped.append(f"{tag} sample {i}: image size changes between steps, no GIF")
+        elif frames:
+            target = os.path.join(folder, f"sample_{i}.gif")
+            write_gif(target, frames, duration_ms=duration_ms)
+            gifs.append(target)
+    return gifs
+
+
 def export_run(path: str, out_dir: str, *, gif: bool = True, duration_ms: int = 500) -> Exported:
     """Exports every logged image of a run as PNG, and (``gif=True``) a GIF per image tag and sample.
+
+    PNGs are written while the event files are read (nothing is held); GIFs are made one tag at a
+    time from the records found on that pass (``events.images_at``). A damaged event file is
+    reported once on stderr (``logging.warning``: file, byte offset, what is wrong) and listed in
+    ``Exported.damaged``; what the other files (and the damaged one before the damage) hold is
+    still exported, and ``fmlogger export`` exits 0. A PNG that does not decode is left out of
+    its GIF and noted in ``Exported.skipped`` (the CLI prints those notes).
 
     Args:
         path: a log folder (or its ``feature_maps`` run folder).
@@ -111,33 +169,14 @@ def export_run(path: str, out_dir: str, *, gif: bool = True, duration_ms: int = 
         FileNotFoundError: ``path`` holds no run.
     """
     run = resolve_run(path)
-    by_tag = image_tags(run)
-    pngs, gifs, skipped = [], [], []
-    for tag in sorted(by_tag):
-        folder = os.path.join(out_dir, tag_folder(tag))
-        os.makedirs(folder, exist_ok=True)
-        for step in sorted(by_tag[tag]):
-            for i, data in enumerate(by_tag[tag][step]):
-                target = os.path.join(folder, f"step_{step:06d}_sample_{i}.png")
-                with open(target, "wb") as f:
-                    f.write(data)
-                pngs.append(target)
-    if not gif:
-        return Exported(pngs, gifs, skipped)
-    _pillow()
-    for tag in sorted(by_tag):
-        if tag.startswith(tags.TIMELINE_PREFIX):
-            continue
-        steps = sorted(by_tag[tag])
-        samples = max(len(by_tag[tag][s]) for s in steps)
-        for i in range(samples):
-            frames = [
-                labelled_frame(decode_png(by_tag[tag][s][i]), s) for s in steps if i < len(by_tag[tag][s])
-            ]
-            if len({f.shape for f in frames}) > 1:
-                skipped.append(f"{tag} sample {i}: image size changes between steps, no GIF")
-                continue
-            target = os.path.join(out_dir, tag_folder(tag), f"sample_{i}.gif")
-            write_gif(target, frames, duration_ms=duration_ms)
-            gifs.append(target)
-    return Exported(pngs, gifs, skipped)
+    damaged: list = []
+    pngs, places = _write_pngs(run, out_dir, damaged)
+    gifs: list = []
+    skipped: list = []
+    if gif:
+        _pillow()
+        for tag in sorted(places):
+            if not tag.startswith(tags.TIMELINE_PREFIX):
+                folder = os.path.join(out_dir, tag_folder(tag))
+                gifs += _write_gifs(tag, places[tag], folder, duration_ms, skipped)
+    return Exported(pngs, gifs, skipped, damaged)

@@ -1,4 +1,7 @@
-"""Reading runs back with TensorBoard's own reader, and the tags and steps tests compare."""
+"""Reading runs back, and the tags and steps tests compare.
+
+The reader is fmlogger's own checked one; ``test_runs_contract`` holds it equal to TensorBoard's.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import os
 
 
 def read_run(run_dir):
-    """All image and scalar summaries of a run, read with TensorBoard's own reader."""
+    """All image and scalar summaries of a run, every step (``fmlogger.runs.read.read_run``)."""
     from fmlogger.runs.read import read_run as _read
 
     return _read(os.fspath(run_dir))
