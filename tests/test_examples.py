@@ -124,3 +124,32 @@ def test_jax_backend(tmp_path):
     images = logged(tmp_path)
     assert {"feature_maps/conv1", "feature_maps/conv2", "feature_maps/conv3"} <= set(images)
     assert sorted(images["feature_maps/conv1"]) == [0, 1]
+
+
+def test_notebook(tmp_path, monkeypatch):
+    """examples/notebook.ipynb runs top to bottom in a real kernel and shows PNGs inline."""
+    nbformat = pytest.importorskip("nbformat", reason="needs the test extra: pip install '.[test]'")
+    nbclient = pytest.importorskip("nbclient", reason="needs the test extra: pip install '.[test]'")
+    pytest.importorskip("ipykernel", reason="needs the test extra: pip install '.[test]'")
+    pytest.importorskip("tensorflow")
+    for name, value in tb_http.popen_env().items():  # the kernel imports this checkout's fmlogger
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FMLOGGER_NOTEBOOK_LOGDIR", str(tmp_path))
+    monkeypatch.setenv("FMLOGGER_NOTEBOOK_EPOCHS", "1")
+    notebook = nbformat.read(os.path.join(EXAMPLES, "notebook.ipynb"), as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=240, kernel_name="python3")
+    try:
+        client.execute(cwd=str(tmp_path))
+    except nbclient.exceptions.CellExecutionError:
+        raise
+    except Exception as err:  # noqa: BLE001 - no kernel could start here
+        pytest.skip(f"no Jupyter kernel could start: {type(err).__name__}: {err}")
+    pngs = [output["data"]["image/png"] for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+    assert len(pngs) == 2  # the Frame of conv1 and the evolution of conv2
+    import base64
+
+    frame, evolution = (decode_png(base64.b64decode(p)) for p in pngs)
+    assert frame.shape == (3 * 133 + 2 * 4, 133, 3)  # 3 samples of a 4x4 grid of 32 px tiles, viridis
+    assert evolution.shape[0] == 2 * 199 + 4  # steps 0 and 1 of conv2 (199 px grids), one gap
+    assert sorted(logged(tmp_path)["feature_maps/conv2"]) == [0, 1]
