@@ -56,5 +56,6 @@ def where_to_look(logdir: str, *lines: str) -> None:
     """Prints the command that shows the run, then ``lines``."""
     print(f"\nWritten to {logdir}. Look at every logged epoch with:\n")
     print(f"    fmlogger board --logdir {shlex.quote(str(logdir))}\n")
+    print("Feature Maps tab: every logged layer at every step (click an image for its channels).")
     for line in lines:
         print(line)

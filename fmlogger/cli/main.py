@@ -31,9 +31,10 @@ def _demo(args) -> int:
     logdir = shlex.quote(args.logdir)
     print(f"\nEvery view written to {args.logdir}/feature_maps. See every logged epoch with:\n")
     print(f"    fmlogger board --logdir {logdir}\n")
-    print("(TensorBoard that keeps every step; plain `tensorboard --logdir " + logdir + "` samples 10 per tag).")
-    print("Images tab: feature_maps/, feature_map_timeline/, pca_rgb/, embedding_pca/, saliency/, gradcam/,")
-    print("activation_max/; Scalars: feature_map_stats/; Projector: 'embedding @ epoch N', colour by label.")
+    print(f"(TensorBoard keeping every step in the Images tab too; `tensorboard --logdir {logdir}` also works).")
+    print("Feature Maps tab: every layer at every step, Compare, Explanations. Images tab: feature_maps/,")
+    print("feature_map_timeline/, pca_rgb/, embedding_pca/, saliency/, gradcam/, activation_max/;")
+    print("Scalars: feature_map_stats/; Projector: 'embedding @ epoch N', colour by label.")
     return 0
 
 
