@@ -24,7 +24,7 @@ def parse_args(description: str, *, name: str, epochs: int = 3, argv=None) -> ar
 
 
 def digits(n: int | None = None, *, rgb: bool = False, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` shuffled digits: float32 ``[n, 32, 32, 1]`` (``[n, 32, 32, 3]`` with ``rgb``) in [0, 1], int labels."""
+    """``n`` shuffled digits: float32 ``[n, 32, 32, 1]`` (3 channels with ``rgb``), and labels."""
     from fmlogger.cli.demo import load_digits_32
 
     x, y = load_digits_32()

@@ -41,14 +41,17 @@ def unet(size: int = 32):
     import keras
     from keras import layers
 
+    def conv(filters: int, name: str):
+        return layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)
+
     inputs = keras.Input((size, size, 1), name="image")
-    e1 = layers.Conv2D(8, 3, padding="same", activation="relu", name="enc1")(inputs)
-    e2 = layers.Conv2D(16, 3, padding="same", activation="relu", name="enc2")(layers.MaxPooling2D(name="down1")(e1))
-    b = layers.Conv2D(32, 3, padding="same", activation="relu", name="bottleneck")(layers.MaxPooling2D(name="down2")(e2))
+    e1 = conv(8, "enc1")(inputs)
+    e2 = conv(16, "enc2")(layers.MaxPooling2D(name="down1")(e1))
+    b = conv(32, "bottleneck")(layers.MaxPooling2D(name="down2")(e2))
     u2 = layers.Conv2DTranspose(16, 2, strides=2, name="up2")(b)
-    d2 = layers.Conv2D(16, 3, padding="same", activation="relu", name="dec2")(layers.Concatenate(name="skip2")([u2, e2]))
+    d2 = conv(16, "dec2")(layers.Concatenate(name="skip2")([u2, e2]))
     u1 = layers.Conv2DTranspose(8, 2, strides=2, name="up1")(d2)
-    d1 = layers.Conv2D(8, 3, padding="same", activation="relu", name="dec1")(layers.Concatenate(name="skip1")([u1, e1]))
+    d1 = conv(8, "dec1")(layers.Concatenate(name="skip1")([u1, e1]))
     outputs = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(d1)
     model = keras.Model(inputs, outputs, name="unet")
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy", metrics=["accuracy"])
@@ -74,7 +77,7 @@ def main(argv=None) -> None:
     print(f"validation IoU after {args.epochs} epoch(s): {iou:.2f}")
     _common.where_to_look(
         args.logdir,
-        "Images tab: feature_maps/enc1 ... dec1 and feature_maps/mask (the predicted mask, one card per image).",
+        "Images tab: feature_maps/enc1 ... dec1 and feature_maps/mask (the predicted mask).",
     )
 
 

@@ -62,7 +62,8 @@ class Evolution:
 
     def __repr__(self) -> str:
         span = f"{self.steps[0]}..{self.steps[-1]}" if len(self.steps) > 1 else str(self.steps[0])
-        thinned = f" ({len(self.steps)} of {self.logged_steps})" if len(self.steps) < self.logged_steps else ""
+        shown, total = len(self.steps), self.logged_steps
+        thinned = f" ({shown} of {total})" if shown < total else ""
         return f"<Evolution: steps {span}{thinned} of {self.tag}, sample {self.sample}, {self.image.shape}>"
 
 

@@ -25,7 +25,8 @@ def public_modules(package_dir: str = PACKAGE) -> list[str]:
         relative = os.path.relpath(folder, root).replace(os.sep, ".")
         if "__init__.py" in files:
             names.append(relative)
-        names += [f"{relative}.{f[:-3]}" for f in sorted(files) if f.endswith(".py") and not f.startswith("_")]
+        modules = [f[:-3] for f in sorted(files) if f.endswith(".py") and not f.startswith("_")]
+        names += [f"{relative}.{m}" for m in modules]
     return names
 
 

@@ -54,7 +54,9 @@ def test_tensorflow_start_up_lines_are_hidden_only_by_the_cli_helper():
     pytest.importorskip("tensorflow")
     env = tb_http.popen_env()
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    plain = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, env=env)
+    plain = subprocess.run(
+        [sys.executable, "-c", "import tensorflow"], capture_output=True, text=True, env=env
+    )
     quiet = subprocess.run(
         [sys.executable, "-c", "import sys; from fmlogger.cli.quiet import quiet_tensorflow_import\n"
          "quiet_tensorflow_import(); print('kept', file=sys.stderr); import tensorflow"],

@@ -86,7 +86,8 @@ def test_api_reference_builds_without_warnings(tmp_path):
         modules = api_docs.build(str(tmp_path))
     from_pdoc = [str(w.message) for w in caught if os.sep + "pdoc" + os.sep in w.filename]
     assert from_pdoc == []
-    for name in ("fmlogger", "fmlogger.logger", "fmlogger.callback", "fmlogger.notebook", "fmlogger.render.renderer"):
+    for name in ("fmlogger", "fmlogger.logger", "fmlogger.callback", "fmlogger.notebook",
+                 "fmlogger.render.renderer"):
         assert name in modules
         page = tmp_path / (name.replace(".", "/") + ".html")
         assert page.is_file(), page

@@ -115,7 +115,8 @@ def test_jax_backend(tmp_path):
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed: examples/jax_backend.py needs pip install jax")
     done = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, "jax_backend.py"), "--logdir", str(tmp_path), "--epochs", "1"],
+        [sys.executable, os.path.join(EXAMPLES, "jax_backend.py"), "--logdir", str(tmp_path),
+         "--epochs", "1"],
         capture_output=True, text=True, timeout=300, env=dict(tb_http.popen_env(), KERAS_BACKEND="jax"),
     )
     if done.returncode == SKIP:

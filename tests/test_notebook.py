@@ -102,6 +102,8 @@ def test_show_never_imports_tensorflow_or_keras(tmp_path):
                           "loaded": [m for m in ("tensorflow", "keras") if m in sys.modules]}}))
         """
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=tb_http.popen_env())
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=tb_http.popen_env()
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.splitlines()[-1]) == {"steps": [0, 1], "loaded": []}

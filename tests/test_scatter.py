@@ -110,5 +110,6 @@ def test_text_and_dots_scale_with_the_image_so_they_stay_readable_on_a_card(rng)
     assert np.all(one == PALETTE[0], axis=-1).sum() == 57
     small = scatter_image(np.zeros((1, 2)), np.zeros(1, int), size=(540, 720), text_scale=1)
     assert np.all(small == PALETTE[0], axis=-1).sum() == 21
-    with pytest.raises(ValueError, match=r"text_scale must be an integer >= 1 or None. Received: text_scale=0"):
+    message = r"text_scale must be an integer >= 1 or None\. Received: text_scale=0"
+    with pytest.raises(ValueError, match=message):
         scatter_image(np.zeros((2, 2)), text_scale=0)

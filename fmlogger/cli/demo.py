@@ -98,13 +98,18 @@ def run_demo(
     x, y = x[order], y[order]
     split = int(len(x) * 0.8)
     model = build_demo_model()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     callbacks = [
         FeatureMapCallback(
             logdir, demo_probe(x[split:], y[split:], max_samples), DEMO_LAYERS, max_samples=max_samples,
             pca_rgb=True, embeddings=DEMO_EMBEDDINGS,
             embedding_data=(x[split:][:embedding_points], y[split:][:embedding_points]),
-            **DEMO_EXPLAIN, explain_settings=ExplainSettings(actmax_steps=24, smoothgrad_samples=8, ig_steps=16),
+            **DEMO_EXPLAIN,
+            explain_settings=ExplainSettings(actmax_steps=24, smoothgrad_samples=8, ig_steps=16),
         ),
         keras.callbacks.TensorBoard(os.fspath(logdir), write_graph=False),
     ]

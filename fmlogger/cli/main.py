@@ -31,7 +31,7 @@ def _demo(args) -> int:
     logdir = shlex.quote(args.logdir)
     print(f"\nEvery view written to {args.logdir}/feature_maps. See every logged epoch with:\n")
     print(f"    fmlogger board --logdir {logdir}\n")
-    print(f"(TensorBoard keeping every step in the Images tab too; `tensorboard --logdir {logdir}` also works).")
+    print(f"(TensorBoard keeping every step in its Images tab; `tensorboard --logdir {logdir}` works too).")
     print("Feature Maps tab: every layer at every step, Compare, Explanations. Images tab: feature_maps/,")
     print("feature_map_timeline/, pca_rgb/, embedding_pca/, saliency/, gradcam/, activation_max/;")
     print("Scalars: feature_map_stats/; Projector: 'embedding @ epoch N', colour by label.")
@@ -228,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--logdir", default="runs/demo", help="TensorBoard log folder (default: runs/demo)")
     demo.add_argument("--epochs", type=_positive_int, default=5, help="epochs to train (default: 5)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the data split, weights and probe (default: 0)")
+    demo.add_argument(
+        "--seed", type=int, default=0, help="seed of the data split, weights and probe (default: 0)"
+    )
     demo.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 0.001)")
     demo.set_defaults(run=_demo)
 
@@ -273,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect(commands)
     for name in ("demo", "inspect"):  # the commands that import TensorFlow
         commands.choices[name].add_argument(
-            "--verbose", action="store_true", help="show TensorFlow's C++ start-up log lines (hidden by default)"
+            "--verbose", action="store_true", help="show TensorFlow's C++ start-up lines (hidden by default)"
         )
     return parser
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> from fmlogger.cli.quiet import is_startup_noise
-    >>> is_startup_noise("I0000 00:00:1796307407.151024    9443 port.cc:153] oneDNN custom operations are on.")
+    >>> is_startup_noise("I0000 00:00:1796307407.151024    9443 port.cc:153] oneDNN custom operations ...")
     True
     >>> is_startup_noise("Epoch 1/3")
     False

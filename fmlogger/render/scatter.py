@@ -3,8 +3,8 @@
 Text uses the built-in 6x12 bitmap font of ``fmlogger.render.font`` (printable ASCII), magnified
 with the image (``text_scale``) so it stays readable where TensorBoard shrinks the image to its
 card width (about 400 px by default): at the default 540x720 size glyphs are 12x24 pixels, about
-7x13 on a card. Points are drawn in a fixed shuffled order, so no class is systematically hidden under another,
-and identical inputs give identical pixels.
+7x13 on a card. Points are drawn in a fixed shuffled order, so no class is systematically hidden
+under another, and identical inputs give identical pixels.
 
 Example:
     >>> import numpy as np
@@ -174,7 +174,8 @@ def scatter_image(
     if title:
         draw_text(canvas, title, 6, (left + right) // 2, INK, anchor="center", scale=scale)
     if xlabel:
-        draw_text(canvas, xlabel, height - glyph_h - 3, (left + right) // 2, INK, anchor="center", scale=scale)
+        centre = (left + right) // 2
+        draw_text(canvas, xlabel, height - glyph_h - 3, centre, INK, anchor="center", scale=scale)
     if ylabel:
         draw_text(canvas, ylabel, (top + bottom) // 2, 4, INK, anchor="center", vertical=True, scale=scale)
     if show_legend:
