@@ -29,6 +29,7 @@ _LAZY = {
     "read_run": "fmlogger.runs.read",
     "export_run": "fmlogger.runs.export",
     "compare_runs": "fmlogger.runs.compare",
+    "show": "fmlogger.notebook",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -41,7 +41,7 @@ def test_callback_writes_projector_entries_and_views_on_schedule(tmp_path):
     run = read_run(tmp_path / tags.RUN_SUBDIR)
     for layer in ("conv1", "conv2"):
         assert [e.step for e in run.images[tags.embedding_pca_tag(layer)]] == [0, 2, 3]
-        assert run.images[tags.embedding_pca_tag(layer)][0].images.shape == (1, 360, 480, 3)
+        assert run.images[tags.embedding_pca_tag(layer)][0].images.shape == (1, 540, 720, 3)  # DEFAULT_SIZE
     assert [e.step for e in run.images[tags.pca_rgb_tag("conv2")]] == [0, 1, 2, 3]
     assert run.images[tags.pca_rgb_tag("conv2")][0].images.shape == (2, 35, 35, 3)  # 5x5 maps, x7 (the first factor reaching min_tile_size 32)
     assert tags.pca_rgb_tag("conv1") not in run.images  # only the logged layers

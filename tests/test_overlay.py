@@ -19,7 +19,7 @@ def test_attribution_map_reductions():
         attribution_map(a, "mean")
 
 
-def test_alpha_zero_shows_the_image_and_alpha_one_the_colormap():
+def test_alpha_zero_shows_the_image_and_alpha_one_the_colormap_where_evidence_peaks():
     images = np.full((1, 4, 4, 1), 0.5, np.float32)
     heat = np.zeros((1, 4, 4), np.float32)
     heat[0, 0, 0] = 2.0
@@ -28,11 +28,27 @@ def test_alpha_zero_shows_the_image_and_alpha_one_the_colormap():
     assert np.all(plain == 128)  # round(0.5 * 255) = 127.5 -> 128 (halves up)
     colour = overlay(images, heat, alpha=1.0, min_size=1, value_range=(0, 1), clip_percentile=None)
     viridis = lookup_table("viridis")
-    np.testing.assert_array_equal(colour[0, 0, 0], viridis[255])  # the map's top
-    np.testing.assert_array_equal(colour[0, 1, 1], viridis[0])  # zero evidence: the bottom
+    np.testing.assert_array_equal(colour[0, 0, 0], viridis[255])  # the map's top, weight 1 * 1
+    np.testing.assert_array_equal(colour[0, 3, 3], [128, 128, 128])  # zero evidence: weight 0, the input
     half = overlay(images, heat, alpha=0.5, min_size=1, value_range=(0, 1), clip_percentile=None)
     expected = np.floor(0.5 * 0.5 * 255 + 0.5 * viridis[255] + 0.5).astype(np.uint8)
     np.testing.assert_array_equal(half[0, 0, 0], expected)
+
+
+def test_the_input_keeps_its_contrast_where_there_is_no_evidence():
+    """A heatmap must not veil the input: zero heat leaves the pixels exactly as they were."""
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 16, 16, 1)).astype(np.float32)
+    heat = np.zeros((2, 16, 16), np.float32)
+    heat[:, :4, :4] = 1.0  # evidence only in the top-left corner
+    out = overlay(images, heat, alpha=0.5, min_size=1, value_range=(0, 1), clip_percentile=None)
+    plain = overlay(images, heat, alpha=0.0, min_size=1, value_range=(0, 1), clip_percentile=None)
+    # bilinear resizing is the identity at equal size; rows 5.. hold no evidence at all
+    np.testing.assert_array_equal(out[:, 5:], plain[:, 5:])
+    assert out[:, 5:].std() > 60  # uniform [0, 1) pixels: std 255 / sqrt(12) = 73.6
+    # at the peak the input still shows through: two inputs that differ stay different
+    peak = out[:, :4, :4].astype(int)
+    assert np.abs(peak[0] - peak[1]).max() > 0
 
 
 def test_small_heatmaps_are_resized_and_small_images_upscaled():

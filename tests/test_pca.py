@@ -136,3 +136,12 @@ def test_aligned_projection_follows_a_slowly_rotating_cloud(rng):
     first = view.align(base)
     rotated = base @ np.array([[0.0, 1.0], [-1.0, 0.0]])  # 90 degrees: no flip back to the original axes
     assert np.allclose(view.align(rotated), first, atol=1e-9)
+
+
+def test_pca_rgb_is_upscaled_to_min_size_by_whole_pixels(rng):
+    """PCA-RGB images are at least ``min_size`` (the logger passes ``min_tile_size``) on their longer side."""
+    maps = rng.random((2, 3, 7, 5)).astype(np.float32)
+    small, _ = PCARGBRenderer(min_size=1).render("a", maps)
+    big, _ = PCARGBRenderer(min_size=32).render("a", maps)
+    assert small.shape == (2, 3, 7, 3) and big.shape == (2, 15, 35, 3)  # ceil(32 / 7) = 5
+    np.testing.assert_array_equal(big, small.repeat(5, axis=1).repeat(5, axis=2))

@@ -87,3 +87,29 @@ def test_unlabelled_points_use_one_colour(rng):
 def test_too_small_size_is_refused():
     with pytest.raises(ValueError, match=r"size must be at least \(120, 200\).*Received: size=\(50, 50\)"):
         scatter_image(np.zeros((2, 2)), size=(50, 50))
+
+
+def test_text_and_dots_scale_with_the_image_so_they_stay_readable_on_a_card(rng):
+    """TensorBoard fits an image to its card (~400 px wide): text must grow with the image."""
+    assert scatter.DEFAULT_SIZE == (540, 720) and scatter.text_scale_for(540, 720) == 2
+    assert scatter.text_scale_for(360, 480) == 1 and scatter.text_scale_for(1080, 1440) == 4
+    title = "conv3 @ epoch 7: PCA"
+    image = scatter_image(rng.normal(size=(40, 2)), np.arange(40) % 3, ["a", "b", "c"], title=title)
+    assert image.shape == (540, 720, 3)
+    big = text_mask(title, 2)  # 24 x 480: every glyph pixel a 2x2 block
+    assert big.shape == (24, 12 * len(title))
+    rows = np.nonzero(np.all(image[:40] == scatter.INK, axis=-1).any(axis=1))[0]
+    ink = np.all(image[6 : 6 + 24] == scatter.INK, axis=-1)
+    cols = np.nonzero(ink.any(axis=0))[0]
+    x0 = cols.min() - np.nonzero(big.any(axis=0))[0].min()
+    np.testing.assert_array_equal(ink[:, x0 : x0 + big.shape[1]], big)  # the title, magnified 2x exactly
+    assert rows.max() - rows.min() + 1 >= 18  # glyph ink 9+ rows at 1x -> 18+ px: ~10 px on a 400 px card
+    # dots grow too: radius 4 at scale 2 (57 pixels), 2 at scale 1 (21 pixels)
+    assert len(scatter.disc(4)) == 57 and len(scatter.disc(2)) == 21
+    one = scatter_image(np.zeros((1, 2)), np.zeros(1, int), size=(540, 720))
+    assert np.all(one == PALETTE[0], axis=-1).sum() == 57
+    small = scatter_image(np.zeros((1, 2)), np.zeros(1, int), size=(540, 720), text_scale=1)
+    assert np.all(small == PALETTE[0], axis=-1).sum() == 21
+    message = r"text_scale must be an integer >= 1 or None\. Received: text_scale=0"
+    with pytest.raises(ValueError, match=message):
+        scatter_image(np.zeros((2, 2)), text_scale=0)

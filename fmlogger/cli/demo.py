@@ -19,6 +19,12 @@ import numpy as np
 DEMO_LAYERS = ["conv1", "conv2", "conv3"]
 DEMO_EMBEDDINGS = ["embedding"]
 """Pooled (global average) per validation digit and written for the Projector every epoch."""
+DEMO_EXPLAIN = {
+    "saliency": ["vanilla", "smoothgrad", "integrated_gradients"],
+    "gradcam": ["conv3"],
+    "activation_max": {"conv2": 8},
+}
+"""Explanations of the probe digits at every epoch; activation maximization kept short (below)."""
 
 
 def load_digits_32() -> tuple[np.ndarray, np.ndarray]:
@@ -70,19 +76,21 @@ def demo_probe(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
 
 def run_demo(
     logdir: str, epochs: int = 5, *, verbose: int = 1, max_samples: int = 4, seed: int = 0,
-    embedding_points: int = 360,
+    embedding_points: int = 360, learning_rate: float = 1e-3,
 ):
     """Trains the demo CNN for ``epochs`` with ``FeatureMapCallback`` and Keras' TensorBoard.
 
     Writes ``<logdir>/train``, ``<logdir>/validation`` (Keras) and ``<logdir>/feature_maps``,
     which also holds the Projector files: the 64-D ``embedding`` layer over ``embedding_points``
     validation digits at every epoch, with label, predicted class, correctness and a sprite
-    of the digits, plus ``pca_rgb/`` and ``embedding_pca/`` images.
-    Returns the Keras ``History``.
+    of the digits, plus ``pca_rgb/``, ``embedding_pca/``, ``saliency/``, ``gradcam/`` and
+    ``activation_max/`` images. ``seed`` sets the data split, the weights and so the probe
+    digits; ``learning_rate`` is Adam's. Returns the Keras ``History``.
     """
     import keras
 
     from fmlogger.callback import FeatureMapCallback
+    from fmlogger.explain.settings import ExplainSettings
 
     keras.utils.set_random_seed(seed)
     x, y = load_digits_32()
@@ -90,12 +98,18 @@ def run_demo(
     x, y = x[order], y[order]
     split = int(len(x) * 0.8)
     model = build_demo_model()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     callbacks = [
         FeatureMapCallback(
             logdir, demo_probe(x[split:], y[split:], max_samples), DEMO_LAYERS, max_samples=max_samples,
             pca_rgb=True, embeddings=DEMO_EMBEDDINGS,
             embedding_data=(x[split:][:embedding_points], y[split:][:embedding_points]),
+            **DEMO_EXPLAIN,
+            explain_settings=ExplainSettings(actmax_steps=24, smoothgrad_samples=8, ig_steps=16),
         ),
         keras.callbacks.TensorBoard(os.fspath(logdir), write_graph=False),
     ]

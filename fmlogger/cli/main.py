@@ -11,6 +11,8 @@ import argparse
 import shlex
 import sys
 
+from fmlogger.cli.quiet import quiet_tensorflow_import
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -22,12 +24,17 @@ def _positive_int(text: str) -> int:
 def _demo(args) -> int:
     from fmlogger.cli.demo import run_demo
 
-    run_demo(args.logdir, epochs=args.epochs, verbose=0 if args.quiet else 1)
-    print(f"\nFeature maps written to {args.logdir}/feature_maps. Open them with:\n")
-    print(f"    tensorboard --logdir {shlex.quote(args.logdir)}\n")
-    print("then the Images tab (scalars of the feature maps are under feature_map_stats/).")
-    print("The Projector tab (pick it under the tab menu's 'Inactive' list if it is not shown) has")
-    print("'embedding @ epoch N' for every epoch: colour by label, predicted or correct; the sprite shows the digits.")
+    if not args.verbose and getattr(args, "backend", "tensorflow") == "tensorflow":
+        quiet_tensorflow_import()
+    run_demo(args.logdir, epochs=args.epochs, verbose=0 if args.quiet else 1, seed=args.seed,
+             learning_rate=args.lr)
+    logdir = shlex.quote(args.logdir)
+    print(f"\nEvery view written to {args.logdir}/feature_maps. See every logged epoch with:\n")
+    print(f"    fmlogger board --logdir {logdir}\n")
+    print(f"(TensorBoard keeping every step in its Images tab; `tensorboard --logdir {logdir}` works too).")
+    print("Feature Maps tab: every layer at every step, Compare, Explanations. Images tab: feature_maps/,")
+    print("feature_map_timeline/, pca_rgb/, embedding_pca/, saliency/, gradcam/, activation_max/;")
+    print("Scalars: feature_map_stats/; Projector: 'embedding @ epoch N', colour by label.")
     return 0
 
 
@@ -111,6 +118,8 @@ def _target(text: str):
 def _inspect(args) -> int:
     from fmlogger.cli.inspect import inspect_model
 
+    if not args.verbose:
+        quiet_tensorflow_import()
     try:
         written = inspect_model(
             args.model,
@@ -208,14 +217,21 @@ def _add_inspect(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fmlogger import __version__
+
     parser = argparse.ArgumentParser(
         prog="fmlogger", description="See what a CNN's layers respond to, epoch after epoch, in TensorBoard."
     )
+    parser.add_argument("--version", action="version", version=f"fmlogger {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser("demo", help="train a small CNN on the bundled digits and log its feature maps")
     demo.add_argument("--logdir", default="runs/demo", help="TensorBoard log folder (default: runs/demo)")
     demo.add_argument("--epochs", type=_positive_int, default=5, help="epochs to train (default: 5)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument(
+        "--seed", type=int, default=0, help="seed of the data split, weights and probe (default: 0)"
+    )
+    demo.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 0.001)")
     demo.set_defaults(run=_demo)
 
     board = commands.add_parser(
@@ -257,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export)
 
     _add_inspect(commands)
+    for name in ("demo", "inspect"):  # the commands that import TensorFlow
+        commands.choices[name].add_argument(
+            "--verbose", action="store_true", help="show TensorFlow's C++ start-up lines (hidden by default)"
+        )
     return parser
 
 

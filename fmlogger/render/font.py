@@ -160,9 +160,9 @@ def read_numbers(bitmaps: np.ndarray) -> list[int]:
     return [int(text.strip()) for text in texts]
 
 
-def text_mask(text: str) -> np.ndarray:
-    """Bool ``[12, 6 * len(text)]``: the pixels of ``text`` in the ASCII font."""
-    return ASCII.render([str(text)])[0]
+def text_mask(text: str, scale: int = 1) -> np.ndarray:
+    """Bool ``[12 * scale, 6 * len(text) * scale]``: the pixels of ``text`` in the ASCII font."""
+    return ASCII.render([str(text)], scale=scale)[0]
 
 
 def draw_mask(canvas: np.ndarray, mask: np.ndarray, y: int, x: int, color) -> None:
@@ -177,13 +177,13 @@ def draw_mask(canvas: np.ndarray, mask: np.ndarray, y: int, x: int, color) -> No
 
 
 def draw_text(canvas: np.ndarray, text: str, y: int, x: int, color, *, anchor: str = "left",
-              vertical: bool = False) -> None:
+              vertical: bool = False, scale: int = 1) -> None:
     """Writes ``text`` in the ASCII font at ``(y, x)``; ``anchor``: ``"left"``, ``"center"`` or ``"right"``.
 
     ``vertical`` turns the text 90 degrees counter-clockwise (reading bottom to top), anchored on
-    its vertical extent.
+    its vertical extent; ``scale`` magnifies every glyph pixel to ``scale x scale``.
     """
-    mask = text_mask(text)
+    mask = text_mask(text, scale)
     if vertical:
         mask = np.rot90(mask)
         length = mask.shape[0]

@@ -3,8 +3,10 @@
 ``overlay`` turns a batch of input images ``[n, H, W, C]`` and heatmaps ``[n, h, w]`` (saliency,
 Grad-CAM) into uint8 RGB images ``[n, H', W', 3]``: the image in grey (or its own colours), the
 heatmap resized to the image (bilinear), scaled per sample to [0, 1], coloured with one of the
-package colormaps and blended with weight ``alpha``. Small inputs are upscaled (nearest
-neighbour, integer factor) so they are visible in TensorBoard.
+package colormaps and blended with a weight that grows with the evidence, ``alpha * heat``: where
+the heatmap is zero the input shows unchanged (full contrast), and even the strongest evidence
+leaves ``1 - alpha`` of the input visible. Small inputs are upscaled (nearest neighbour, integer
+factor) so they are visible in TensorBoard.
 
 Example:
     >>> import numpy as np
@@ -130,7 +132,9 @@ def overlay(
             any float range (scaled per sample unless ``value_range``).
         heatmaps: ``[n, h, w]``, resized bilinearly to ``H x W``; scaled per sample with
             ``unit_scale``. NaN/Inf pixels get the colormap's marker colour.
-        alpha: heatmap weight in [0, 1]: 0 shows only the image, 1 only the heatmap.
+        alpha: heatmap weight at the strongest evidence, in [0, 1]: 0 shows only the image; 1
+            shows the colormap's top colour alone where the heatmap peaks. A pixel of scaled
+            heat ``u`` gets weight ``alpha * u``, so zero evidence leaves the input as it is.
         colormap: one of ``fmlogger.render.colormaps.COLORMAPS``.
         clip_percentile: the heatmap's top end is its ``100 - clip_percentile`` percentile.
         min_size: upscale (nearest neighbour, integer factor) until the longer side is at
@@ -140,7 +144,8 @@ def overlay(
 
     Returns:
         uint8 ``[n, H * f, W * f, 3]`` with ``f = upscale_factor(H, W, min_size)``; each pixel is
-        ``round((1 - alpha) * image + alpha * colour)``.
+        ``round((1 - w) * image + w * colour(u))`` with ``w = alpha * u`` (``w = alpha`` where the
+        heat is NaN/Inf, drawn in the marker colour).
 
     Raises:
         ValueError: for a bad ``alpha``/``colormap`` or a batch-size mismatch.
@@ -162,9 +167,10 @@ def overlay(
     nan = np.isnan(unit)
     codes = to_uint8(unit)
     colour = colormaps.lookup_table(colormap)[codes].astype(np.float32) / 255.0
+    weight = np.float32(alpha) * np.where(nan, np.float32(1), unit)[..., None]
     if nan.any():
         colour[nan] = np.asarray(colormaps.nonfinite_color(colormap), np.float32) / 255.0
-    blended = (1.0 - alpha) * rgb + alpha * colour
+    blended = (1.0 - weight) * rgb + weight * colour
     return upscale(to_uint8(blended), upscale_factor(height, width, min_size))
 
 

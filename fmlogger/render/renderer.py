@@ -112,6 +112,43 @@ class Frame:
     kind: str
     description: str
 
+    def _repr_png_(self) -> bytes:
+        """PNG bytes of every sample's image, stacked top to bottom: Jupyter shows a Frame as that.
+
+        Samples are separated by ``STACK_GAP`` rows of mid-grey (the gap of ``fmlogger compare``).
+        """
+        from fmlogger.render.png import encode_png
+
+        return encode_png(stack_rows(list(self.images)), level=6)
+
+
+STACK_GAP = 4
+STACK_GAP_VALUE = 128
+
+
+def stack_rows(images, *, gap: int = STACK_GAP, value: int = STACK_GAP_VALUE) -> np.ndarray:
+    """Stacks uint8 images ``[h, w, c]`` top to bottom with ``gap`` rows of ``value`` between them.
+
+    Narrower images are padded on the right with ``value``; gray ones become RGB when any image
+    is RGB.
+
+    Example:
+        >>> stack_rows([np.zeros((2, 3, 1), np.uint8), np.zeros((1, 2, 3), np.uint8)]).shape
+        (7, 3, 3)
+    """
+    channels = max(image.shape[-1] for image in images)
+    width = max(image.shape[1] for image in images)
+    parts = []
+    for i, image in enumerate(images):
+        if image.shape[-1] != channels:
+            image = np.repeat(image[..., :1], channels, axis=-1)
+        row = np.full((image.shape[0], width, channels), value, np.uint8)
+        row[:, : image.shape[1]] = image
+        parts.append(row)
+        if i < len(images) - 1:
+            parts.append(np.full((gap, width, channels), value, np.uint8))
+    return np.concatenate(parts, axis=0)
+
 
 _FAST_STATS_SIZE = 1 << 20
 

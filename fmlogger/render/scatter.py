@@ -1,15 +1,17 @@
 """Scatter plots with axes, ticks, title and legend drawn in pure numpy (no matplotlib).
 
-Text uses the built-in 6x12 bitmap font of ``fmlogger.render.font`` (printable ASCII).
-Points are drawn in a fixed shuffled order, so no class is systematically hidden under another,
-and identical inputs give identical pixels.
+Text uses the built-in 6x12 bitmap font of ``fmlogger.render.font`` (printable ASCII), magnified
+with the image (``text_scale``) so it stays readable where TensorBoard shrinks the image to its
+card width (about 400 px by default): at the default 540x720 size glyphs are 12x24 pixels, about
+7x13 on a card. Points are drawn in a fixed shuffled order, so no class is systematically hidden
+under another, and identical inputs give identical pixels.
 
 Example:
     >>> import numpy as np
     >>> xy = np.random.default_rng(0).normal(size=(100, 2))
     >>> image = scatter_image(xy, np.arange(100) % 3, ["a", "b", "c"], title="demo")
     >>> image.shape, image.dtype.name
-    ((360, 480, 3), 'uint8')
+    ((540, 720, 3), 'uint8')
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ INK = (40, 40, 40)
 GRID = (232, 232, 232)
 UNLABELLED = (31, 119, 180)
 MAX_LEGEND_ENTRIES = 20
+DEFAULT_SIZE = (540, 720)
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> np.ndarray:
@@ -77,7 +80,15 @@ def _limits(values: np.ndarray) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-_DISC = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if dy * dy + dx * dx <= 5]
+def text_scale_for(height: int, width: int) -> int:
+    """Glyph magnification for an image of this size: 1 up to 539x719 px, 2 from 540x720, ..."""
+    return max(1, min(height // 270, width // 360))
+
+
+def disc(radius: int) -> list[tuple[int, int]]:
+    """Pixel offsets ``(dy, dx)`` of a dot: 21 pixels at radius 2, 57 at radius 4."""
+    r = range(-radius, radius + 1)
+    return [(dy, dx) for dy in r for dx in r if dy * dy + dx * dx <= radius * radius + 1]
 
 
 def scatter_image(
@@ -88,8 +99,9 @@ def scatter_image(
     title: str = "",
     xlabel: str = "",
     ylabel: str = "",
-    size: tuple[int, int] = (360, 480),
+    size: tuple[int, int] = DEFAULT_SIZE,
     seed: int = 0,
+    text_scale: int | None = None,
 ) -> np.ndarray:
     """Draws a 2-D scatter plot as an RGB image.
 
@@ -102,6 +114,8 @@ def scatter_image(
         title, xlabel, ylabel: text above the plot and along its axes.
         size: ``(height, width)`` of the image in pixels, at least ``(120, 200)``.
         seed: the fixed drawing order of the points.
+        text_scale: glyph and dot magnification; None: ``text_scale_for(*size)`` (2 at the
+            default size). Dots have radius ``2 * text_scale``.
 
     Returns:
         uint8 ``[height, width, 3]``.
@@ -109,6 +123,10 @@ def scatter_image(
     height, width = int(size[0]), int(size[1])
     if height < 120 or width < 200:
         raise ValueError(f"size must be at least (120, 200) pixels. Received: size={tuple(size)!r}")
+    scale = int(text_scale) if text_scale is not None else text_scale_for(height, width)
+    if scale < 1:
+        raise ValueError(f"text_scale must be an integer >= 1 or None. Received: text_scale={text_scale!r}")
+    glyph_h, glyph_w = GLYPH_HEIGHT * scale, GLYPH_WIDTH * scale
     points = np.asarray(points, np.float64).reshape(-1, 2)
     canvas = np.empty((height, width, 3), np.uint8)
     canvas[:] = BACKGROUND
@@ -117,9 +135,9 @@ def scatter_image(
     if show_legend:
         shown = list(names)[:MAX_LEGEND_ENTRIES]
         longest = max(len(str(n)) for n in shown + ["+00 more"])
-        legend_w = min(16 + GLYPH_WIDTH * longest + 8, width // 3)
-    left, right = 14 + GLYPH_HEIGHT + 6 * GLYPH_WIDTH, width - 10 - legend_w
-    top, bottom = 8 + (GLYPH_HEIGHT + 6 if title else 0), height - (2 * GLYPH_HEIGHT + 14)
+        legend_w = min(16 * scale + glyph_w * longest + 8, width // 3)
+    left, right = 14 + glyph_h + 6 * glyph_w, width - 10 - legend_w
+    top, bottom = 8 + (glyph_h + 6 if title else 0), height - (2 * glyph_h + 14)
     xlo, xhi = _limits(points[:, 0])
     ylo, yhi = _limits(points[:, 1])
     sx = (right - left) / (xhi - xlo)
@@ -129,12 +147,12 @@ def scatter_image(
         px = int(round(left + (value - xlo) * sx))
         canvas[top:bottom, px] = GRID
         canvas[bottom : bottom + 4, px] = INK
-        draw_text(canvas, format_tick(value), bottom + 5, px, INK, anchor="center")
+        draw_text(canvas, format_tick(value), bottom + 5, px, INK, anchor="center", scale=scale)
     for value in nice_ticks(ylo, yhi):
         py = int(round(bottom - (value - ylo) * sy))
         canvas[py, left:right] = GRID
         canvas[py, left - 4 : left] = INK
-        draw_text(canvas, format_tick(value), py - GLYPH_HEIGHT // 2, left - 6, INK, anchor="right")
+        draw_text(canvas, format_tick(value), py - glyph_h // 2, left - 6, INK, anchor="right", scale=scale)
     # points
     finite = np.all(np.isfinite(points), axis=1)
     order = np.random.default_rng(seed).permutation(len(points))
@@ -146,7 +164,7 @@ def scatter_image(
     else:
         codes = np.asarray(labels).astype(np.int64).reshape(-1)[order]
         colors = PALETTE[np.mod(codes, len(PALETTE))]
-    for dy, dx in _DISC:  # a loop over the 21 pixels of the dot, not over points
+    for dy, dx in disc(2 * scale):  # a loop over the pixels of the dot, not over points
         yy, xx = py + dy, px + dx
         inside = (yy >= top) & (yy < bottom) & (xx > left) & (xx < right)
         canvas[yy[inside], xx[inside]] = colors[inside]
@@ -154,22 +172,25 @@ def scatter_image(
     canvas[top:bottom, left] = INK
     canvas[bottom, left:right] = INK
     if title:
-        draw_text(canvas, title, 6, (left + right) // 2, INK, anchor="center")
+        draw_text(canvas, title, 6, (left + right) // 2, INK, anchor="center", scale=scale)
     if xlabel:
-        draw_text(canvas, xlabel, height - GLYPH_HEIGHT - 3, (left + right) // 2, INK, anchor="center")
+        centre = (left + right) // 2
+        draw_text(canvas, xlabel, height - glyph_h - 3, centre, INK, anchor="center", scale=scale)
     if ylabel:
-        draw_text(canvas, ylabel, (top + bottom) // 2, 4, INK, anchor="center", vertical=True)
+        draw_text(canvas, ylabel, (top + bottom) // 2, 4, INK, anchor="center", vertical=True, scale=scale)
     if show_legend:
-        _legend(canvas, list(names), right + 10, top)
+        _legend(canvas, list(names), right + 10, top, scale)
     return canvas
 
 
-def _legend(canvas: np.ndarray, names: list, x: int, y: int) -> None:
-    step = GLYPH_HEIGHT + 4
+def _legend(canvas: np.ndarray, names: list, x: int, y: int, scale: int) -> None:
+    """Rows of ``(GLYPH_HEIGHT + 4) * scale`` px: an 8x8 (times ``scale``) swatch, then the name."""
+    step = (GLYPH_HEIGHT + 4) * scale
+    box = 8 * scale
     for i, name in enumerate(names[:MAX_LEGEND_ENTRIES]):
         row = y + i * step
-        canvas[row + 2 : row + 10, x : x + 8] = PALETTE[i % len(PALETTE)]
-        draw_text(canvas, str(name), row, x + 12, INK)
+        canvas[row + 2 * scale : row + 2 * scale + box, x : x + box] = PALETTE[i % len(PALETTE)]
+        draw_text(canvas, str(name), row, x + box + 4 * scale, INK, scale=scale)
     if len(names) > MAX_LEGEND_ENTRIES:
         more = f"+{len(names) - MAX_LEGEND_ENTRIES} more"
-        draw_text(canvas, more, y + MAX_LEGEND_ENTRIES * step, x + 12, INK)
+        draw_text(canvas, more, y + MAX_LEGEND_ENTRIES * step, x + box + 4 * scale, INK, scale=scale)
