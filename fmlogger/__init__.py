@@ -22,6 +22,7 @@ _LAZY = {
     "Saliency": "fmlogger.explain.saliency",
     "ActivationMaximizer": "fmlogger.explain.actmax",
     "ExplainSettings": "fmlogger.explain.settings",
+    "TimelineSettings": "fmlogger.views.timelines", "EmbeddingSettings": "fmlogger.views.embeddings",
     "layer_paths": "fmlogger.capture.traced",
     "read_run": "fmlogger.runs.read",
     "export_run": "fmlogger.runs.export",
