@@ -25,6 +25,8 @@ _LAZY = {
     "Saliency": "fmlogger.explain.saliency",
     "ActivationMaximizer": "fmlogger.explain.actmax",
     "ExplainSettings": "fmlogger.explain.settings",
+    "TimelineSettings": "fmlogger.views.timelines",
+    "EmbeddingSettings": "fmlogger.views.embeddings",
     "layer_paths": "fmlogger.capture.layers",
     "read_run": "fmlogger.runs.read",
     "export_run": "fmlogger.runs.export",

@@ -1,9 +1,12 @@
 """FeatureMapCallback: a schedule around ``FeatureMapLogger`` for ``model.fit``.
 
 Example:
-    >>> import fmlogger                                                   # doctest: +SKIP
-    >>> cb = fmlogger.FeatureMapCallback("runs/exp1", probe=x_val[:8], layers=["conv*"])
-    >>> model.fit(x, y, epochs=10, callbacks=[cb])
+    >>> import numpy as np, tempfile
+    >>> probe = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
+    >>> cb = FeatureMapCallback(tempfile.mkdtemp(), probe, ["conv*"], max_samples=8, colormap="viridis")
+    >>> cb.probe.x.shape, cb.logger.settings.colormap
+    ((8, 28, 28, 1), 'viridis')
+    >>> model.fit(x, y, epochs=10, callbacks=[cb])                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import os
 
 import keras
 
-from fmlogger.logger import FeatureMapLogger
 from fmlogger.capture.probe import as_probe
-from fmlogger._checks import check_int as _check_int
+from fmlogger._checks import check_int
+from fmlogger.logger import FeatureMapLogger
 
 log = logging.getLogger("fmlogger")
 
@@ -55,12 +58,13 @@ class FeatureMapCallback(keras.callbacks.Callback):
         max_samples: probe samples kept (and images per layer and step).
         probe_seed: when ``probe`` holds more than ``max_samples`` samples, draw them with this
             seed (None: take the first ones). Recorded with the probe's fingerprint in the run.
-        embeddings_every_n_epochs: with ``embeddings=[...]`` and ``embedding_data=...`` among the
-            logger options, write embeddings (Projector + ``embedding_pca/``) after every n-th
-            epoch, at step 0 (untrained) and after the last epoch; steps count epochs.
-        **logger_options: any other ``FeatureMapLogger`` option (``normalize``, ``colormap``,
-            ``max_channels``, ``channel_order``, ``on_error``, ...), including ``saliency``,
-            ``gradcam``, ``activation_max`` and ``explain_settings``; the probe's labels
+        embeddings_every_n_epochs: with ``embeddings=`` among the logger options, write
+            embeddings (Projector + ``embedding_pca/``) after every n-th epoch, at step 0
+            (untrained) and after the last epoch; steps count epochs.
+        **logger_options: any other ``FeatureMapLogger`` option, passed on unchanged: the groups
+            ``render=``, ``timeline=``, ``embeddings=``, ``explain=`` or their flat shortcuts
+            (``colormap``, ``max_channels``, ``timeline_max_rows``, ...), ``saliency``,
+            ``gradcam``, ``activation_max``, ``pca_rgb``, ``on_error``, ...; the probe's labels
             (``probe=(x, y)``) are the saliency targets by default.
 
     Raises:
@@ -82,9 +86,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
         **logger_options,
     ):
         super().__init__()
-        _check_int("every_n_epochs", every_n_epochs, 1)
-        _check_int("every_n_batches", every_n_batches, 1, allow_none=True)
-        _check_int("embeddings_every_n_epochs", embeddings_every_n_epochs, 1)
+        check_int("every_n_epochs", every_n_epochs, 1)
+        check_int("every_n_batches", every_n_batches, 1, allow_none=True)
+        check_int("embeddings_every_n_epochs", embeddings_every_n_epochs, 1)
         self.logger = FeatureMapLogger(log_dir, layers, max_samples=max_samples, **logger_options)
         self.probe = as_probe(probe, max_samples, seed=probe_seed)
         self.logger.record_probe(self.probe, source=self.probe.x)
@@ -117,7 +121,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         return list(self._embedding_steps)
 
     def _log_embeddings(self, step: int) -> None:
-        if not self._chief or self.logger.embedding_producer is None or step in self._embedding_steps:
+        if not self._chief or self.logger.embeddings is None or step in self._embedding_steps:
             return
         try:
             if self.logger.log_embeddings(self.model, step):
@@ -126,15 +130,14 @@ class FeatureMapCallback(keras.callbacks.Callback):
             self.logger.errors.report(f"logging embeddings at epoch {step}", err)
 
     def on_train_begin(self, logs=None):
-        # Resolve layers and trace the pass now, so a wrong layer name fails before epoch 1.
+        # Resolve layers and trace the passes of every view now (embeddings included), so a wrong
+        # layer name fails before epoch 1.
         if self._chief:
             self.logger.check_writable()
         self.logger.capture_for(self.model, self.probe.x)
         from fmlogger.cli.board import board_hint
 
         board_hint(self.logger.log_dir, self.params, self.every_n_epochs, self.every_n_batches)
-        if self.logger.embedding_producer is not None:
-            self.logger.embedding_producer.capture_for(self.model)
         if self.every_n_batches:
             optimizer = getattr(self.model, "optimizer", None)
             self._batch_step = int(optimizer.iterations.numpy()) if optimizer is not None else 0

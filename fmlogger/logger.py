@@ -1,511 +1,247 @@
-"""FeatureMapLogger: one step of capture -> render -> write, usable without ``fit``.
+"""FeatureMapLogger: one step of capture -> views -> sink, usable without ``fit``.
 
 Example:
-    >>> logger = FeatureMapLogger("runs/exp1", layers=["conv*"])    # doctest: +SKIP
-    >>> for step in range(3):                                       # doctest: +SKIP
-    ...     train_some(model)
-    ...     logger.log(model, probe_images, step)
-    >>> logger.close()                                              # doctest: +SKIP
+    >>> import numpy as np, tempfile
+    >>> logger = FeatureMapLogger(tempfile.mkdtemp(), render=RenderSettings(min_tile_size=8))
+    >>> frames = logger.log_arrays({"conv1": np.random.rand(2, 8, 8, 4)}, step=0)
+    >>> logger.close()
+    >>> frames["conv1"].images.shape
+    (2, 19, 19, 1)
+    >>> logger.log(model, probe_images, step=1)                   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
-from typing import Iterator, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from fmlogger import tags
-from fmlogger.render.png import encode_png
-from fmlogger.sinks.worker import Worker
-from fmlogger.errors import ErrorPolicy
 from fmlogger.capture.probe import as_probe
-from fmlogger._checks import check_int as _check_int
-from fmlogger.render.renderer import Frame, Renderer, RenderSettings
-from fmlogger.sinks.events import SummaryWriter
+from fmlogger.errors import ErrorPolicy
+from fmlogger._checks import check_int
+from fmlogger.render.renderer import Frame, RenderSettings
+from fmlogger.sinks.event_sink import EventSink
+from fmlogger.sinks.state import RunRecord
+from fmlogger.views import options as _options
+from fmlogger.views.base import Batch
+from fmlogger.views.embeddings import EmbeddingsView
+from fmlogger.views.explanations import ExplanationsView
+from fmlogger.views.feature_maps import FeatureMapView, LayerArrays, to_host
+from fmlogger.views.pca_rgb import PCARGBView, check_pca_rgb
+from fmlogger.views.pipeline import PendingFrames, Pipeline
+from fmlogger.views.timelines import TimelineView
 
-log = logging.getLogger("fmlogger")
-
-
-def _check_log_dir(log_dir) -> str:
-    """Fails fast, naming the path and the OS error, when ``log_dir`` cannot be created/written."""
-    try:
-        path = os.fspath(log_dir)
-    except TypeError as err:
-        raise TypeError(f"log_dir must be a path. Received: log_dir={log_dir!r}") from err
-    if not path.strip():
-        raise ValueError("log_dir must be a non-empty path. Received: log_dir=''")
-    if "://" in path:  # gs://, s3://, hdfs://: TensorFlow's file systems check themselves
-        return path
-    probe = os.path.abspath(path)
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        raise ValueError(f"log_dir={path!r} cannot be created: {probe!r} is a file, not a folder.")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise PermissionError(f"log_dir={path!r} is not writable: no write permission on {probe!r}.")
-    return path
-
-
-def _check_writable(log_dir: str, run_dir: str) -> None:
-    """Creates ``run_dir`` and a scratch file in it; raises naming the path and the OS error."""
-    if "://" in run_dir:
-        return
-    try:
-        os.makedirs(run_dir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".fmlogger-write-check-"):
-            pass
-    except OSError as err:
-        kind = PermissionError if isinstance(err, PermissionError) else OSError
-        raise kind(
-            f"log_dir={log_dir!r} is not writable: creating {run_dir!r} failed with "
-            f"{type(err).__name__}: {err.strerror or err} (errno {err.errno})."
-        ) from err
-
-
-class PendingFrames(Mapping):
-    """``{layer path: Frame}`` of a step that the background writer may still be rendering.
-
-    Reading it (``frames["conv1"]``, ``len``, iteration) waits for that step to be written;
-    ``done()`` tells without waiting.
-    """
-
-    def __init__(self, future):
-        self._future = future
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def _frames(self) -> dict:
-        return self._future.result()[0]
-
-    def __getitem__(self, name: str) -> Frame:
-        return self._frames()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._frames())
-
-    def __len__(self) -> int:
-        return len(self._frames())
-
-    def __repr__(self) -> str:
-        return f"PendingFrames({self._frames()!r})" if self.done() else "PendingFrames(<being written>)"
+__all__ = ["FeatureMapLogger", "PendingFrames"]
 
 
 class FeatureMapLogger:
     """Captures chosen layers of a model on a batch and writes them to TensorBoard as images.
 
-    Images go to ``<log_dir>/feature_maps`` under ``feature_maps/<layer path>``, one image per
-    sample; per-layer statistics under ``feature_map_stats/<layer path>/<stat>``. The file writer
-    is created on the first write and flushed after every step.
+    Each step every view (``fmlogger.views``) turns the probe into images and scalars, written as
+    one event to ``<log_dir>/<run_name>``: ``feature_maps/``, ``feature_map_stats/``,
+    ``feature_map_timeline/``, ``pca_rgb/``, ``saliency/``, ``gradcam/``, ``activation_max/``.
 
     Args:
         log_dir: the TensorBoard log folder (shared with ``keras.callbacks.TensorBoard`` is fine).
         layers: layer names, paths (``"backbone/conv1"``), glob patterns (``"conv*"``) or layer
             classes; None picks every layer with a 4-D output (at most ``max_layers``).
+        render: a ``RenderSettings`` (normalization, colormap, channels, grid).
+        timeline: True/False, or a ``TimelineSettings`` (rows and channel columns kept).
+        embeddings: layer names/paths/patterns to embed (with ``embedding_data``), or an
+            ``EmbeddingSettings``; written by ``log_embeddings``.
+        explain: an ``ExplainSettings`` (``explain_settings=`` is the same group): target
+            class, overlay alpha and colormap, SmoothGrad/IG/activation-maximization options.
+        saliency: methods drawn over each probe sample, among ``tags.SALIENCY_METHODS``.
+        gradcam: layer names or paths (``"backbone/conv3"``) for Grad-CAM overlays.
+        activation_max: layer paths, or ``{path: channels}``, for activation maximization.
+        pca_rgb: True for every logged 4-D layer, or layer paths: channels on 3 principal
+            components as RGB.
         max_samples: images per layer and step (the first samples of the batch).
-        normalize, clip_percentile, colormap, max_channels, channel_order, cols, min_tile_size,
-            padding, data_format, max_tile_size: see ``fmlogger.RenderSettings``.
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
         run_name: the run sub-folder under ``log_dir``.
-        timeline: also write ``feature_map_timeline/<layer path>``: one image whose rows are all
-            logged steps so far (first probe sample, step number at left), rewritten every step,
-            so the newest step, which TensorBoard always keeps, holds the whole history.
-        timeline_max_rows: rows kept per timeline (>= 2); past it, an even subsample that keeps
-            the first and the newest step.
-        timeline_max_channels: channel columns per timeline (the first shown channels), or None.
-        resume: reload the channel choice and ``fixed`` range saved in the run folder
-            (``fmlogger_state.json``) by an earlier logger, so a resumed run keeps the same
-            channels and scale; False starts afresh and overwrites it.
-        saliency: saliency methods drawn over each probe sample, among ``"vanilla"``,
-            ``"smoothgrad"``, ``"integrated_gradients"``; tags ``saliency/<method>``.
-        gradcam: layer names or paths (``"backbone/conv3"``) for Grad-CAM overlays; tags
-            ``gradcam/<layer path>``.
-        activation_max: layer paths, or ``{path: channels}``, for activation maximization;
-            tags ``activation_max/<layer path>`` (one tiled image per layer).
-        explain_settings: an ``fmlogger.explain.settings.ExplainSettings`` (target class, overlay alpha
-            and colormap, SmoothGrad/IG/activation-maximization options).
-        pca_rgb: also log ``pca_rgb/<layer>``: each position's channel vector on the layer's
-            first 3 principal components as one RGB image per sample; True for every logged
-            4-D layer, or a list of layer paths.
-        embeddings: layer names/paths/patterns whose outputs are pooled to one vector per sample
-            of ``embedding_data`` and written for TensorBoard's Projector (``log_embeddings``),
-            with an aligned PCA scatter under ``embedding_pca/<layer>``.
-        embedding_data: the embedding set, ``x`` or ``(x, y)`` (or a ``tf.data.Dataset``);
-            labels colour the scatter and go into the Projector's metadata.
-        embedding_pooling: ``"avg"`` (global average, default), ``"max"`` or ``"flatten"``.
-        embedding_max_points: samples of ``embedding_data`` used, at most 100,000.
-        embedding_tsne: also log a t-SNE scatter under ``embedding_tsne/<layer>`` (needs
-            scikit-learn: ``pip install 'fmlogger[tsne]'``).
+        resume: continue the channel choice, ``fixed`` range and timelines saved in the run
+            folder by an earlier logger; False starts afresh and overwrites them.
         background: render, encode and write each step on a worker thread, so ``log`` returns
-            after the forward pass and the copy to host. ``flush``/``close`` wait for it; errors
-            on the worker reach ``on_error`` at the next ``log``, ``flush`` or ``close``. False
-            (and ``on_error="raise"``, so training stops at the failing step) does everything
-            inside ``log``.
-        max_pending_steps: steps that may wait for the worker; ``log`` blocks beyond that (so
-            memory stays bounded and no step is dropped).
+            after the forward (and gradient) passes and the copy to host; ``flush``/``close``
+            wait for it; errors on the worker reach ``on_error`` at the next call. False (and
+            ``on_error="raise"``, so training stops at the failing step) does all in ``log``.
+        max_pending_steps: steps that may wait for the worker; ``log`` blocks beyond that.
+        **shortcuts: today's flat keywords, each a field of one group (one mapping:
+            ``fmlogger.views.options.SHORTCUTS``); passed with their group, the values must agree:
+
+            normalize -> render.normalize                     clip_percentile -> render.clip_percentile
+            colormap -> render.colormap                       max_channels -> render.max_channels
+            channel_order -> render.channel_order             cols -> render.cols
+            min_tile_size -> render.min_tile_size             padding -> render.padding
+            data_format -> render.data_format                 max_tile_size -> render.max_tile_size
+            timeline_max_rows -> timeline.max_rows            timeline_max_channels -> timeline.max_channels
+            embedding_data -> embeddings.data                 embedding_pooling -> embeddings.pooling
+            embedding_max_points -> embeddings.max_points     embedding_tsne -> embeddings.tsne
 
     Raises:
-        ValueError: for an option value outside what is allowed (the message names it).
+        ValueError: for an option value outside what is allowed (the message names it), or a
+            flat keyword that contradicts its group; TypeError for an unknown keyword.
         PermissionError: when ``log_dir`` is not writable.
     """
 
     def __init__(
-        self,
-        log_dir,
-        layers=None,
-        *,
-        max_samples: int = 4,
-        normalize: str = "per_map",
-        clip_percentile: float | None = None,
-        colormap: str = "gray",
-        max_channels: int | None = 64,
-        channel_order: str = "index",
-        cols: int | None = None,
-        min_tile_size: int = 32,
-        padding: int = 1,
-        data_format: str = "channels_last",
-        max_layers: int = 16,
-        on_error: str = "warn",
-        run_name: str = tags.RUN_SUBDIR,
-        timeline: bool = True,
-        timeline_max_rows: int = 32,
-        timeline_max_channels: int | None = 16,
-        resume: bool = True,
-        saliency=None,
-        gradcam=None,
-        activation_max=None,
-        explain_settings=None,
-        pca_rgb=False,
-        embeddings=None,
-        embedding_data=None,
-        embedding_pooling: str = "avg",
-        embedding_max_points: int = 100_000,
-        embedding_tsne: bool = False,
-        background: bool = True,
-        max_pending_steps: int = 2,
-        max_tile_size: int | None = 64,
+        self, log_dir, layers=None, *, render: RenderSettings | None = None, timeline=True,
+        embeddings=None, explain=None, saliency=None, gradcam=None, activation_max=None, pca_rgb=False,
+        max_samples: int = 4, max_layers: int = 16, on_error: str = "warn", run_name: str = tags.RUN_SUBDIR,
+        resume: bool = True, background: bool = True, max_pending_steps: int = 2, explain_settings=None,
+        **shortcuts,
     ):
-        _check_int("max_samples", max_samples, 1)
-        _check_int("max_pending_steps", max_pending_steps, 1)
+        check_int("max_samples", max_samples, 1)
+        check_int("max_pending_steps", max_pending_steps, 1)
+        check_int("max_layers", max_layers, 1)
         if not isinstance(background, bool):
             raise ValueError(f"background must be True or False. Received: background={background!r}")
-        _check_int("max_layers", max_layers, 1)
-        self.log_dir = _check_log_dir(log_dir)
+        check_pca_rgb(pca_rgb)
+        options = _options.resolve(
+            render=render, timeline=timeline, embeddings=embeddings, explain=explain,
+            explain_settings=explain_settings, shortcuts=shortcuts,
+        )
+        self.sink = EventSink(log_dir, run_name)
         from fmlogger.capture.layers import check_layer_specs
 
-        check_layer_specs(layers, allow_empty=bool(saliency or gradcam or activation_max or embeddings))
-        self.layers = layers
-        self.max_samples = max_samples
-        self.max_layers = max_layers
-        self.settings = RenderSettings(
-            normalize=normalize,
-            clip_percentile=clip_percentile,
-            colormap=colormap,
-            max_channels=max_channels,
-            channel_order=channel_order,
-            cols=cols,
-            min_tile_size=min_tile_size,
-            padding=padding,
-            data_format=data_format,
-            max_tile_size=max_tile_size,
+        others = saliency or gradcam or activation_max or options.embeddings
+        check_layer_specs(layers, allow_empty=bool(others))  # layers=[] is fine if something else is logged
+        self.log_dir, self.layers, self.max_samples = self.sink.log_dir, layers, max_samples
+        self.settings, self.errors = options.render, ErrorPolicy(on_error)
+        maps = FeatureMapView(layers, self.settings, max_samples=max_samples, max_layers=max_layers)
+        self.feature_maps = maps
+        self.record = RunRecord(self.run_dir, self.settings, maps.renderer, resume=resume)
+        saved = self.record.saved_rows
+        self.timelines = options.timeline and TimelineView(options.timeline, maps, saved=saved)
+        self.pca_rgb = PCARGBView(pca_rgb, maps) if pca_rgb else None
+        self.explanations = ExplanationsView(saliency, gradcam, activation_max, options.explain)
+        fmt = self.settings.data_format
+        self.embeddings = options.embeddings and EmbeddingsView(options.embeddings, data_format=fmt)
+        self.pipeline = Pipeline(  # on_error="raise": all inline, so training stops at the failing step
+            [v for v in (maps, self.timelines, self.pca_rgb, self.explanations) if v], self.sink, self.errors,
+            background=background and on_error != "raise", max_pending=max_pending_steps,
+            after_write=self._save_state,
         )
-        self.errors = ErrorPolicy(on_error)
-        self.renderer = Renderer(self.settings)
-        self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
-        self._capture = None
-        self._nonfinite_reported: set[str] = set()
-        from fmlogger.sinks.state import RunRecord
-        from fmlogger.render.timeline import TimelineLog
-
-        self.record = RunRecord(self.writer.run_dir, self.settings, self.renderer, resume=resume)
-        self.timelines = (
-            TimelineLog(
-                self.settings,
-                max_rows=timeline_max_rows,
-                max_channels=timeline_max_channels,
-                run_dir=self.writer.run_dir,
-                saved=(self.record.saved or {}).get("timelines"),
-            )
-            if timeline else None
-        )
-        from fmlogger.explain.settings import Explainers
-
-        self.explainers = Explainers(saliency, gradcam, activation_max, explain_settings)
-        if not (isinstance(pca_rgb, (bool, str)) or (isinstance(pca_rgb, (list, tuple)) and all(isinstance(p, str) for p in pca_rgb))):
-            raise ValueError(
-                f"pca_rgb must be True, False, or a list of layer paths. Received: pca_rgb={pca_rgb!r}"
-            )
-        self.pca_rgb = pca_rgb
-        self._pca_rgb_renderer = None
-        self.embedding_producer = None
-        if embeddings is not None or embedding_data is not None:
-            from fmlogger.views.embeddings import EmbeddingProducer
-
-            self.embedding_producer = EmbeddingProducer(
-                embeddings, embedding_data, writer=self.writer, pooling=embedding_pooling,
-                max_points=embedding_max_points, tsne=embedding_tsne, errors=self.errors,
-                data_format=data_format,
-            )
-        self.background = background and on_error != "raise"  # strict: stop at the failing step
-        self._worker = Worker(max_pending_steps)
 
     @property
     def run_dir(self) -> str:
         """The folder the event files go to: ``<log_dir>/<run_name>``."""
-        return self.writer.run_dir
+        return self.sink.run_dir
+
+    @property
+    def renderer(self):
+        """The feature maps' ``Renderer`` (channel choice and ``fixed`` range per layer)."""
+        return self.feature_maps.renderer
 
     @property
     def trace_count(self) -> int:
         """How often the forward pass was traced (1 once capturing has started)."""
-        return self._capture.trace_count if self._capture is not None else 0
+        capture = self.feature_maps.capture
+        return capture.trace_count if capture is not None else 0
 
     def check_writable(self) -> None:
-        """Creates the run folder and a scratch file in it, so an unwritable ``log_dir`` fails now.
-
-        Raises:
-            PermissionError, OSError: naming ``log_dir``, the run folder and the OS error.
-        """
-        _check_writable(self.log_dir, self.run_dir)
+        """Creates the run folder and a scratch file in it: an unwritable ``log_dir`` raises
+        ``PermissionError``/``OSError`` now, naming it, the run folder and the OS error."""
+        self.sink.check_writable()
 
     def capture_for(self, model, inputs):
-        """The ``Capture`` for ``model``, built (layers resolved, validated) on first use."""
-        from fmlogger.capture.traced import Capture
+        """Prepares every view for ``model`` (layers resolved and checked, passes traced) once;
+        returns the feature maps' ``Capture``."""
+        from fmlogger.sinks.claims import claim
 
-        if self._capture is None or self._capture.model is not model:
-            self._capture = Capture(model, self.layers, inputs, max_layers=self.max_layers)
-            from fmlogger.sinks.claims import claim
-
-            claim(self.run_dir, [tags.image_tag(p) for p in self._capture.paths], self)
-        self.explainers.prepare(model, inputs)
-        return self._capture
+        known = self.feature_maps.capture
+        for view in self.pipeline.views + ([self.embeddings] if self.embeddings is not None else []):
+            view.prepare(model, inputs)
+        if self.feature_maps.capture is not known:
+            claim(self.run_dir, [tags.image_tag(p) for p in self.feature_maps.capture.paths], self)
+        return self.feature_maps.capture
 
     def log(self, model, inputs, step: int, *, labels=None) -> dict[str, Frame]:
-        """Captures the chosen layers of ``model`` on ``inputs`` and writes them at ``step``.
-
-        Args:
-            model: a Keras model.
-            inputs: a batch (array, tensor, list/dict for multi-input, or an ``(x, y)`` tuple);
-                only the first ``max_samples`` samples are used.
-            step: the TensorBoard step.
-            labels: the samples' labels, for ``saliency``/``gradcam`` with target ``"label"`` or
-                ``"auto"``; default: the ``y`` of an ``(x, y)`` tuple.
+        """Captures ``model`` on ``inputs`` (a batch, list/dict for multi-input, or ``(x, y)``; its
+        first ``max_samples``) and writes every view at ``step``. ``labels`` (default: the ``y``
+        of ``(x, y)``) are the saliency/Grad-CAM targets with target ``"label"`` or ``"auto"``.
 
         Returns:
             ``{layer path: Frame}`` of what was written (with ``background``, a ``PendingFrames``
             that waits for the worker when read).
         """
-        self._report_finished()
+        self.pipeline.report_finished()
         probe = as_probe(inputs, self.max_samples)
-        x = probe.x
         self.record_probe(probe, source=inputs)
-        capture = self.capture_for(model, x)
-        try:
-            arrays = capture(x)
-        except Exception as err:  # noqa: BLE001 - the error policy decides
-            self.errors.report("capturing layer outputs", err)
-            arrays = {}
-        frames = self._write(arrays, step, capture.data_formats)
-        if self.explainers.active:
-            labels = probe.y if labels is None else np.asarray(labels)[: self.max_samples]
-            self._explain(model, x, labels, step)
-        return frames
+        self.capture_for(model, probe.x)
+        labels = probe.y if labels is None else np.asarray(labels)[: self.max_samples]
+        return self.pipeline.log(model, Batch(step, probe.x, labels))
 
-    def _explain(self, model, x, labels, step: int) -> None:
-        """Writes the saliency / Grad-CAM / activation-maximization images of ``x`` at ``step``."""
-        try:
-            self.explainers.log(model, x, labels, step, self.writer, self.errors)
-            self.writer.flush()
-        except Exception as err:  # noqa: BLE001 - the error policy decides
-            self.errors.report("saliency/gradcam/activation_max", err)
-
-    def log_arrays(self, arrays: Mapping[str, np.ndarray], step: int, *, data_format: str | None = None) -> dict[str, Frame]:
+    def log_arrays(
+        self, arrays: Mapping[str, np.ndarray], step: int, *, data_format: str | None = None
+    ) -> dict[str, Frame]:
         """Writes activations from anywhere (custom loops, other frameworks) at ``step``.
 
         Args:
-            arrays: ``{name: array}``, each with samples on the first axis: ``[n, h, w, c]``
-                (or ``[n, c, h, w]`` with ``data_format="channels_first"``), ``[n, t, c]`` or
-                ``[n, units]``. Names become tags ``feature_maps/<name>``.
+            arrays: ``{name: array}`` (tags ``feature_maps/<name>``), samples first: ``[n, h, w, c]``
+                (``[n, c, h, w]`` with ``data_format="channels_first"``), ``[n, t, c]`` or ``[n, units]``.
             step: the TensorBoard step.
             data_format: overrides the logger's ``data_format`` for these arrays.
 
         Returns:
-            ``{name: Frame}`` of what was written (with ``background``, a ``PendingFrames``).
-            The arrays are copied before ``log_arrays`` returns: reusing them is safe.
+            ``{name: Frame}`` of what was written (with ``background``, a ``PendingFrames``);
+            the arrays are copied first: reusing them is safe.
         """
-        self._report_finished()
+        self.pipeline.report_finished()
+        host, failures = to_host(arrays, self.max_samples, copy=True)
+        self.pipeline.report(failures)
+        batch = Batch(step)
         fmt = data_format or self.settings.data_format
-        return self._write({name: arrays[name] for name in arrays}, step, {name: fmt for name in arrays}, copy=True)
+        batch.computed[self.feature_maps] = LayerArrays(host, {name: fmt for name in host})
+        return self.pipeline.write(batch)
 
-    def _write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str], *, copy: bool = False):
-        """Takes the arrays to host memory here, then renders and writes them (on the worker)."""
-        host, failures = {}, []
-        for name, array in arrays.items():
-            try:
-                value = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
-                host[name] = value.copy() if copy else value
-            except Exception as err:  # noqa: BLE001 - the error policy decides
-                failures.append((f"logging layer '{name}'", err))
-        if not self.background:
-            frames, later = self._render_and_write(host, step, dict(data_formats))
-            self._report(failures + later)
-            return frames
-        self._report(failures)
-        return PendingFrames(self._worker.submit(self._render_and_write, host, step, dict(data_formats)))
-
-    def _render_and_write(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]):
-        """Renders, encodes and writes one step as one event; returns ``(frames, failures)``.
-
-        Never raises for a layer: failures are returned as ``(where, error)`` for the caller's
-        thread to hand to the error policy.
-        """
-        frames: dict[str, Frame] = {}
-        failures: list[tuple[str, BaseException]] = []
-        images, scalars = [], []
-        try:
-            self.writer.reopen_if_removed()
-        except Exception as err:  # noqa: BLE001 - the error policy decides; the step is still written
-            failures.append((f"writing step {step} to {self.run_dir}", err))
-        for name, array in arrays.items():
-            try:
-                frame = self.renderer.render(name, array, data_formats.get(name))
-                pngs = [encode_png(image) for image in frame.images]
-            except Exception as err:  # noqa: BLE001 - the error policy decides
-                failures.append((f"logging layer '{name}'", err))
-                continue
-            n, height, width = frame.images.shape[:3]
-            images.append((tags.image_tag(name), width, height, pngs, frame.description))
-            scalars.extend((tags.stat_tag(name, stat), frame.stats[stat]) for stat in tags.STAT_NAMES)
-            frames[name] = frame
-            if frame.stats["nonfinite"] and name not in self._nonfinite_reported:
-                self._nonfinite_reported.add(name)
-                log.warning(
-                    "fmlogger: layer '%s' produced %d NaN/Inf values at step %d; they are drawn in "
-                    "the marker colour and counted in %s.",
-                    name, frame.stats["nonfinite"], step, tags.stat_tag(name, "nonfinite"),
-                )
-        try:
-            if images or scalars:
-                self.writer.write_step(step, pngs=images, scalars=scalars)
-        except Exception as err:  # noqa: BLE001
-            failures.append((f"writing step {step} to {self.run_dir}", err))
-        for name, frame in frames.items():
-            if self.timelines is not None:
-                try:
-                    self.timelines.add(self.writer, name, frame, step)
-                except Exception as err:  # noqa: BLE001 - the error policy decides
-                    failures.append((f"timeline of layer '{name}'", err))
-        if self.pca_rgb:
-            failures += self._write_pca_rgb(arrays, step, data_formats)
-        try:
-            self.record.after_step(self.writer, step, self.timelines)
-        except Exception as err:  # noqa: BLE001 - the error policy decides
-            failures.append((f"saving the run state in {self.run_dir}", err))
-        try:
-            self.writer.flush()
-        except Exception as err:  # noqa: BLE001
-            failures.append((f"flushing step {step} to {self.run_dir}", err))
-        return frames, failures
-
-    def _report(self, failures) -> None:
-        for where, err in failures:
-            self.errors.report(where, err)
-
-    def _collect(self, futures) -> None:
-        """Hands the failures of finished background steps to the error policy, oldest first."""
-        for future in futures:
-            err = future.exception()
-            self._report([("background writing", err)] if err is not None else future.result()[1])
-
-    def _report_finished(self) -> None:
-        self._collect(self._worker.finished())
+    def _save_state(self, batch: Batch) -> None:
+        if self.sink.intact():  # else the run folder was removed: the next step re-creates it, then saves
+            self.record.after_step(self.sink.writer, batch.step, self.timelines)
 
     @property
     def pending_steps(self) -> int:
         """Steps handed to the background writer and not written yet."""
-        return self._worker.pending
+        return self.pipeline.pending
 
     def record_probe(self, probe, *, source=None) -> dict:
-        """Fingerprints the probe (hash of its bytes, shape, dtype) for the run's state and text summary.
-
-        Called by ``log`` (and by the callback with its fixed probe); warns once when the probe
-        differs from the one saved in the run folder or used before. Returns the fingerprint.
-        """
+        """Fingerprints the probe (hash of its bytes, shape, dtype) for the run's state; warns once
+        when it differs from the one saved in the run folder or used before. Returns it."""
         from fmlogger.capture.probe import Probe
 
         if isinstance(probe, Probe):
             return self.record.set_probe(probe.x, seed=probe.seed, source=source)
         return self.record.set_probe(probe, source=source)
 
-    def _write_pca_rgb(self, arrays: Mapping, step: int, data_formats: Mapping[str, str]) -> list:
-        """Writes ``pca_rgb/<layer>`` images; returns the failures as ``(where, error)``."""
-        from fmlogger.render.pca import PCARGBRenderer
-
-        failures = []
-        if self._pca_rgb_renderer is None:
-            self._pca_rgb_renderer = PCARGBRenderer(min_size=self.settings.min_tile_size)
-        wanted = None if self.pca_rgb is True else set(
-            [self.pca_rgb] if isinstance(self.pca_rgb, str) else self.pca_rgb
-        )
-        for name, array in arrays.items():
-            if wanted is not None and name not in wanted:
-                continue
-            array = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[: self.max_samples]
-            if array.ndim != 4:
-                continue
-            fmt = data_formats.get(name) or "channels_last"
-            channels = array.shape[1] if fmt == "channels_first" else array.shape[-1]
-            try:
-                images, fit = self._pca_rgb_renderer.render(name, array, fmt)
-                ratio = fit.explained_variance_ratio
-                self.writer.image(
-                    tags.pca_rgb_tag(name), images, step,
-                    f"{name}: each position's {channels} channels on the first 3 principal components (R, G, B: {ratio[0]:.0%}, "
-                    f"{ratio[1]:.0%}, {ratio[2]:.0%} of variance), fitted over the probe at this step.",
-                )
-            except Exception as err:  # noqa: BLE001 - the error policy decides
-                failures.append((f"PCA RGB of layer '{name}'", err))
-        return failures
-
     def log_embeddings(self, model, step: int) -> dict[str, np.ndarray]:
-        """Pools the ``embeddings`` layers over ``embedding_data`` and writes them at ``step``.
-
-        Writes the Projector entry ``"<layer> @ epoch <step>"`` (tensor, metadata, sprite) into
-        the run folder and the ``embedding_pca/<layer>`` (and ``embedding_tsne/<layer>``) images.
+        """Pools the ``embeddings`` layers over their data and writes, before returning, the Projector
+        entry ``"<layer> @ epoch <step>"`` and the ``embedding_pca/`` (``embedding_tsne/``) images.
 
         Returns:
-            ``{layer path: float32 [N, D]}``, the vectors written.
-
-        Raises:
-            ValueError: when the logger was made without ``embeddings``/``embedding_data``.
+            ``{layer path: float32 [N, D]}``, the vectors written (empty after a reported failure).
+            Raises ValueError when the logger was made without ``embeddings``.
         """
-        if self.embedding_producer is None:
-            raise ValueError(
-                "log_embeddings needs FeatureMapLogger(..., embeddings=[<layer>, ...], embedding_data=x or (x, y))."
-            )
-        return self.embedding_producer.log(model, step)
+        if self.embeddings is None:
+            needs = "embeddings=[<layer>, ...], embedding_data=x or (x, y)"
+            raise ValueError(f"log_embeddings needs FeatureMapLogger(..., {needs}).")
+        batch = Batch(step)
+        Pipeline([self.embeddings], self.sink, self.errors, background=False).log(model, batch)
+        embedded = batch.computed.get(self.embeddings)
+        return embedded.tensors if embedded is not None else {}
 
     def flush(self) -> None:
         """Waits for the background writer, reports its failures, and flushes the event file."""
-        self._collect(self._worker.wait())
-        self.writer.flush()
+        self.pipeline.flush()
 
     def close(self) -> None:
-        """Waits for the background writer, closes the event file; logging again opens a new one.
-
-        Failures of the last steps reach the error policy here (after the file is closed).
-        """
+        """Waits for the background writer (its failures are reported after the event file is
+        closed) and closes the event file; logging again opens a new one."""
         from fmlogger.sinks.claims import release
 
         release(self.run_dir, self)
-        futures = self._worker.shutdown()
-        try:
-            self.writer.close()
-        finally:
-            self._collect(futures)
+        self.pipeline.close()
 
     def __enter__(self):
         return self

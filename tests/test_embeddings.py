@@ -10,7 +10,7 @@ import pytest
 from helpers.models import tiny_cnn, tiny_data
 from helpers.runs import read_run
 from fmlogger import tags
-from fmlogger.views.embeddings import EmbeddingProducer, class_labels, predicted_classes
+from fmlogger.views.embeddings import EmbeddingSettings, class_labels, predicted_classes
 
 TITLE_ROWS = 26  # the scatter's title band (it names the epoch); everything below is the plot
 
@@ -83,17 +83,19 @@ def test_tsne_starts_from_the_previous_layout(tmp_path):
     keras.utils.set_random_seed(0)  # the layout's stability depends on the model: fix its weights
     x, y = tiny_data(n=40)
     model = tiny_cnn()
-    from fmlogger.sinks.events import SummaryWriter
+    from fmlogger.logger import FeatureMapLogger
 
-    producer = EmbeddingProducer(["conv2"], (x, y), writer=SummaryWriter(str(tmp_path)), tsne=True)
-    producer.log(model, 0)
-    first = producer._tsne_views["conv2"].previous.copy()
-    producer.log(model, 1)
-    second = producer._tsne_views["conv2"].previous
+    settings = EmbeddingSettings(layers=["conv2"], data=(x, y), tsne=True)
+    logger = FeatureMapLogger(tmp_path, [], embeddings=settings)
+    logger.log_embeddings(model, 0)
+    first = logger.embeddings._tsne_views["conv2"].previous.copy()
+    logger.log_embeddings(model, 1)
+    second = logger.embeddings._tsne_views["conv2"].previous
     # Same data, seeded, started from the first layout: nearly the same picture after alignment.
     rms = np.sqrt(((first - second) ** 2).sum(1).mean()) / np.sqrt((first**2).sum(1).mean())
     assert rms < 0.1, rms
-    images = read_run(str(tmp_path)).images[tags.embedding_tsne_tag("conv2")]
+    logger.close()
+    images = read_run(logger.run_dir).images[tags.embedding_tsne_tag("conv2")]
     assert [e.step for e in images] == [0, 1]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,87 @@ def test_new_modules_do_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "0.5"]
+
+
+def test_inspect_pngs_equal_what_the_event_sink_writes_for_the_same_step(saved_model, tmp_path):
+    """inspect and FeatureMapLogger run the same views: same settings, same step -> same PNG bytes."""
+    from fmlogger import tags
+    from fmlogger.cli.inspect import inspect_model
+    from fmlogger.explain.settings import ExplainSettings
+    from fmlogger.logger import FeatureMapLogger
+    from fmlogger.render.renderer import RenderSettings
+    from fmlogger.runs.events import image_tags
+
+    image = tmp_path / "in.npy"
+    np.save(image, np.random.default_rng(3).random((16, 16, 1)).astype(np.float32))
+    chosen = {
+        "saliency": ["vanilla", "integrated_gradients"],
+        "gradcam": ["conv2"],
+        "activation_max": {"conv1": [0, 2]},
+    }
+    out = tmp_path / "out"
+    written = inspect_model(
+        str(saved_model), str(image), str(out), layers=["conv1"], actmax_steps=4, progress=False, **chosen
+    )
+
+    x = read_image(str(image))
+    settings = ExplainSettings(
+        target="predicted", alpha=0.5, colormap="viridis", min_size=256, ig_steps=64, actmax_steps=4,
+        actmax_value_range=(float(x.min()), float(x.max())),
+    )
+    model = keras.models.load_model(saved_model, compile=False)
+    with FeatureMapLogger(
+        tmp_path / "logs", ["conv1"], max_samples=1, render=RenderSettings(colormap="gray"), timeline=False,
+        explain=settings, on_error="raise", **chosen,
+    ) as logger:
+        logger.log(model, x, 0)
+    events = image_tags(logger.run_dir)
+    assert set(events) == {
+        tags.image_tag("conv1"), "saliency/vanilla", "saliency/integrated_gradients", "gradcam/conv2",
+        "activation_max/conv1",
+    }
+    files = {p.relative_to(out).as_posix(): p for p in map(Path, written)}
+    assert set(files) == {f"{tag}.png" for tag in events} | {"input.png"}
+    for tag, steps in events.items():
+        (png,) = steps[0]
+        assert files[f"{tag}.png"].read_bytes() == png, tag
+
+
+@pytest.mark.parametrize(
+    "tag, relative",
+    [
+        ("feature_maps/../../escape", "feature_maps/_/_/escape.png"),
+        ("/abs/path", "abs/path.png"),
+        ("a/b\x00c/..", "a/b_c/_.png"),
+        ("..\\..\\win", ".._.._win.png"),
+        ("feature_maps/./conv 1", "feature_maps/_/conv_1.png"),
+    ],
+)
+def test_png_folder_names_are_sanitized_and_stay_inside_out(tmp_path, tag, relative):
+    import os
+
+    from fmlogger.sinks.base import ImageSummary, Output
+    from fmlogger.sinks.png_folder import PngFolderSink
+
+    out = tmp_path / "out"
+    sink = PngFolderSink(out)
+    one = np.full((1, 3, 3, 1), 7, np.uint8)
+    assert sink.write(0, [Output(images=[ImageSummary(tag, one)])]) == []
+    (path,) = sink.written
+    assert os.path.relpath(path, out).replace(os.sep, "/") == relative
+    assert decode_png(open(path, "rb").read()).tolist() == one[0].tolist()
+    files = [os.path.join(d, f) for d, _, names in os.walk(tmp_path) for f in names]
+    assert files == [path]  # nothing written anywhere else
+
+
+def test_png_folder_writes_one_file_per_sample(tmp_path):
+    from fmlogger.sinks.base import ImageSummary, Output
+    from fmlogger.sinks.png_folder import PngFolderSink
+
+    sink = PngFolderSink(tmp_path)
+    images = np.arange(2 * 2 * 2, dtype=np.uint8).reshape(2, 2, 2, 1)
+    sink.write(3, [Output(images=[ImageSummary("saliency/vanilla", images)], scalars=[("s", 1.0)])])
+    assert [p.relative_to(tmp_path).as_posix() for p in map(Path, sink.written)] == [
+        "saliency/vanilla_0.png", "saliency/vanilla_1.png",
+    ]
+    assert decode_png((tmp_path / "saliency/vanilla_1.png").read_bytes())[..., 0].tolist() == [[4, 5], [6, 7]]

@@ -195,3 +195,48 @@ def test_loggers_sharing_a_run_folder_keep_each_others_layers(tmp_path):
     assert layers["b"]["channels"] == [0, 1, 2] and layers["b"]["settings"]["channel_order"] == "index"
     first.close()
     second.close()
+
+
+def test_state_of_an_unknown_format_version_is_warned_about_and_ignored(tmp_path, caplog):
+    from fmlogger.logger import FeatureMapLogger
+
+    with FeatureMapLogger(tmp_path, **OPTIONS) as first:
+        first.log_arrays({"conv": first_step_maps()}, 0)
+    path = tmp_path / tags.RUN_SUBDIR / tags.STATE_FILE
+    state = json.loads(path.read_text())
+    for version in (tags.FORMAT_VERSION + 1, None):
+        state["format_version"] = version
+        path.write_text(json.dumps(state))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="fmlogger"):
+            assert load_state(path.parent) is None
+            resumed = FeatureMapLogger(tmp_path, **OPTIONS)
+        assert caplog.messages[0] == (
+            f"fmlogger: {path} has format_version {version!r}, which this fmlogger does not know (it reads "
+            f"{tags.FORMAT_VERSION!r}); ignoring it and starting with a fresh state."
+        )
+        # ignored: the saved top-k choice (5, 2, 0) is not restored, channel 1 leads now
+        assert resumed.log_arrays({"conv": later_maps()}, 1)["conv"].channels[0] == 1
+        resumed.close()
+
+
+def test_loggers_sharing_a_run_folder_keep_each_others_timeline_rows(tmp_path):
+    from fmlogger.logger import FeatureMapLogger
+    from fmlogger.sinks.timeline_rows import load_rows
+
+    first = FeatureMapLogger(tmp_path, **OPTIONS)
+    second = FeatureMapLogger(tmp_path, **OPTIONS)
+    first.log_arrays({"a": first_step_maps()}, 0)
+    first.flush()
+    second.log_arrays({"b": later_maps()}, 0)
+    second.flush()
+    first.log_arrays({"a": later_maps()}, 1)  # the file changed under it: b is read back and kept
+    first.close()
+    second.close()
+    rows = load_rows(first.run_dir)
+    assert (rows["a"].steps, rows["b"].steps) == ([0, 1], [0])
+    with FeatureMapLogger(tmp_path, **OPTIONS) as resumed:  # restores both, continues one
+        resumed.log_arrays({"a": first_step_maps()}, 2)
+    rows = load_rows(first.run_dir)
+    assert (rows["a"].steps, rows["b"].steps, rows["a"].count) == ([0, 1, 2], [0], 3)
+    np.testing.assert_array_equal(rows["b"].tiles[0], resumed.timelines.timelines["b"]._rows[0][1])

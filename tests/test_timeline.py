@@ -153,3 +153,84 @@ def test_resumed_run_continues_the_timeline(tmp_path, max_rows):
     main = {e.step: e.images for e in run.images[tags.image_tag("conv")]}
     for row, step in enumerate(steps):
         np.testing.assert_array_equal(tiles[row], untile(main[step][0], COLUMNS, padding=1))
+
+
+def _resume_runs(log_dir, between=None, **options):
+    """Steps 0..5 with one logger, ``between(run_dir)``, then 6..8 with a second one on the same folder.
+
+    Returns the first logger's newest timeline image and the second run's newest timeline event.
+    """
+    from fmlogger.logger import FeatureMapLogger
+
+    rng = np.random.default_rng(5)
+    arrays = [rng.random((1, 8, 8, 6), dtype=np.float32) for _ in range(9)]
+    newest = []
+    for steps in (range(6), range(6, 9)):
+        with FeatureMapLogger(log_dir, max_samples=1, max_channels=COLUMNS, **options) as logger:
+            for step in steps:
+                logger.log_arrays({"conv": arrays[step]}, step)
+        newest.append(read_run(logger.run_dir).images[tags.timeline_tag("conv")][-1])
+        if between is not None and steps == range(6):
+            between(logger.run_dir)
+    return newest[0].images[0], newest[1]
+
+
+def test_resume_restores_rows_from_the_rows_file_not_from_event_images(tmp_path):
+    import os
+
+    from fmlogger.sinks.timeline_rows import rows_path
+
+    def remove_event_files(run_dir):  # the old restore read the newest timeline PNG: now gone
+        assert os.path.exists(rows_path(run_dir))
+        for name in os.listdir(run_dir):
+            if ".tfevents." in name:
+                os.remove(os.path.join(run_dir, name))
+
+    first, resumed = _resume_runs(tmp_path, remove_event_files, colormap="magma")
+    assert resumed.step == 8
+    steps, tiles = decode(resumed.images[0], tile_shape=TILE, columns=COLUMNS)
+    assert steps == list(range(9))
+    # Rows 0..5 are the first run's pixels exactly: label strip, tiles, padding, colours.
+    height = 6 * (1 + TILE[0])
+    np.testing.assert_array_equal(resumed.images[0][:height], first[:height])
+    assert first.shape[0] == height + 1 and resumed.images[0].shape[0] == 9 * (1 + TILE[0]) + 1
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "truncated"])
+def test_damaged_rows_file_is_reported_and_the_timeline_starts_afresh(tmp_path, caplog, damage):
+    import logging
+    import os
+
+    from fmlogger.sinks.timeline_rows import rows_path
+
+    def spoil(run_dir):
+        path = rows_path(run_dir)
+        if damage == "missing":
+            os.remove(path)
+        elif damage == "truncated":
+            data = open(path, "rb").read()
+            open(path, "wb").write(data[: len(data) // 2])
+        else:
+            open(path, "wb").write(b"not an npz\0" * 10)
+
+    with caplog.at_level(logging.WARNING, logger="fmlogger"):
+        _, resumed = _resume_runs(tmp_path, spoil)
+    path = rows_path(tmp_path / tags.RUN_SUBDIR)
+    expected = f"{path} is missing" if damage == "missing" else f"cannot read {path}"
+    assert [m for m in caplog.messages if "timelines start afresh" in m] == [
+        m for m in caplog.messages if expected in m
+    ] and len(caplog.messages) == 1, caplog.messages
+    steps, _ = decode(resumed.images[0], tile_shape=TILE, columns=COLUMNS)
+    assert steps == [6, 7, 8]
+
+
+def test_resume_false_ignores_saved_rows(tmp_path):
+    from fmlogger.logger import FeatureMapLogger
+
+    rng = np.random.default_rng(1)
+    for steps, resume in ((range(3), True), (range(3, 5), False)):
+        with FeatureMapLogger(tmp_path, max_samples=1, resume=resume) as logger:
+            for step in steps:
+                logger.log_arrays({"conv": rng.random((1, 8, 8, 2), dtype=np.float32)}, step)
+    newest = read_run(logger.run_dir).images[tags.timeline_tag("conv")][-1]
+    assert decode(newest.images[0], tile_shape=TILE, columns=2)[0] == [3, 4]

@@ -1,8 +1,10 @@
 """``fmlogger inspect``: feature maps, saliency, Grad-CAM (and activation maximization) of a saved
 model on one image, written as PNG files. No training, no TensorBoard.
 
-Files mirror the TensorBoard tags under ``OUT``: ``input.png``, ``feature_maps/<layer>.png``,
-``saliency/<method>.png``, ``gradcam/<layer>.png``, ``activation_max/<layer>.png``.
+The images come from the same views as in training (``fmlogger.views``) and go through the
+PNG-folder sink (``fmlogger.sinks.png_folder``): files mirror the TensorBoard tags under ``OUT``,
+``input.png``, ``feature_maps/<layer>.png``, ``saliency/<method>.png``, ``gradcam/<layer>.png``,
+``activation_max/<layer>.png``, with names from layers sanitized so nothing leaves ``OUT``.
 
 Images are read with Pillow when it is installed (``pip install pillow`` or ``fmlogger[image]``);
 without it, pass the image as a ``.npy`` array ``[H, W]``, ``[H, W, C]`` or ``[1, H, W, C]``.
@@ -10,6 +12,11 @@ A PNG/JPEG is converted to the model's channel count, resized to its input size 
 by ``rescale`` (default 1/255); a ``.npy`` array is used as it is unless ``rescale`` is given.
 
 Example:
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> bar = text_progress("activation_max conv1", stream)
+    >>> bar(64, 64); stream.getvalue().strip()
+    'activation_max conv1 [##############################] 64/64'
     >>> written = inspect_model("model.keras", "cat.png", "out", layers=["conv*"])   # doctest: +SKIP
 """
 
@@ -22,7 +29,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fmlogger import tags
-from fmlogger.render.png import encode_png
 
 PILLOW_HINT = (
     "reading {path!r} needs Pillow, which is not installed. Install it with `pip install pillow` "
@@ -53,7 +59,8 @@ def read_image(path: str, input_shape: Sequence = (), *, rescale: float | None =
             array = array[None]
         if array.ndim != 4 or array.shape[0] != 1:
             raise ValueError(
-                f"{path!r} must hold one image [H, W], [H, W, C] or [1, H, W, C]. Received shape {array.shape}"
+                f"{path!r} must hold one image [H, W], [H, W, C] or [1, H, W, C]. "
+                f"Received shape {array.shape}"
             )
         return array * np.float32(rescale) if rescale is not None else array
     try:
@@ -65,7 +72,8 @@ def read_image(path: str, input_shape: Sequence = (), *, rescale: float | None =
         image = image.convert("L" if channels == 1 else "RGB")
         if len(shape) == 3 and shape[0] and shape[1] and image.size != (shape[1], shape[0]):
             print(
-                f"fmlogger inspect: resizing {image.size[0]}x{image.size[1]} to the model's {shape[1]}x{shape[0]}.",
+                f"fmlogger inspect: resizing {image.size[0]}x{image.size[1]} to the model's "
+                f"{shape[1]}x{shape[0]}.",
                 file=sys.stderr,
             )
             image = image.resize((shape[1], shape[0]), Image.BILINEAR)
@@ -75,14 +83,6 @@ def read_image(path: str, input_shape: Sequence = (), *, rescale: float | None =
     if channels not in (1, 3):  # e.g. a 4-channel model: repeat grey
         array = np.repeat(array.mean(axis=-1, keepdims=True), channels, axis=-1)
     return array[None] * np.float32(1 / 255 if rescale is None else rescale)
-
-
-def _write_png(out_dir: str, tag: str, image: np.ndarray) -> str:
-    path = os.path.join(out_dir, *tag.split("/")) + ".png"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(encode_png(image))
-    return path
 
 
 def text_progress(label: str, stream=None) -> Callable[[int, int], None]:
@@ -122,6 +122,9 @@ def inspect_model(
 ) -> list[str]:
     """Writes the PNGs described in the module doc; returns their paths.
 
+    The same views as ``FeatureMapLogger`` (``FeatureMapView``, ``ExplanationsView``) run once
+    on the image into a ``PngFolderSink``; a part that fails is named on stderr and skipped.
+
     Args:
         model_path: a ``.keras`` (or ``.h5``) file; loaded with ``compile=False``.
         image_path: a PNG/JPEG/... (needs Pillow) or a ``.npy`` array.
@@ -135,29 +138,58 @@ def inspect_model(
         colormap, alpha: heatmap colormap and weight.
         actmax_steps: activation-maximization steps.
         progress: show a progress bar on stderr for activation maximization.
+
+    Raises:
+        ValueError: for an unknown layer or method, or an image that does not fit the model.
     """
     import keras
 
-    from fmlogger.explain.actmax import ActivationMaximizer
-    from fmlogger.capture.traced import Capture
-    from fmlogger.render.overlay import attribution_map, overlay, tile_images
-    from fmlogger.render.renderer import Renderer, RenderSettings
     from fmlogger.explain.gradcam import last_conv_layer
     from fmlogger.explain.saliency import Saliency
+    from fmlogger.explain.settings import ExplainSettings
+    from fmlogger.render.overlay import tile_images
+    from fmlogger.render.renderer import RenderSettings
+    from fmlogger.sinks.base import ImageSummary, Output
+    from fmlogger.sinks.png_folder import PngFolderSink
+    from fmlogger.views.base import Batch
+    from fmlogger.views.explanations import ExplanationsView
+    from fmlogger.views.feature_maps import FeatureMapView
+    from fmlogger.views.pipeline import Pipeline
 
     model = keras.models.load_model(model_path, compile=False)
     x = read_image(image_path, _model_input_shape(model), rescale=rescale)
-    written = [_write_png(out_dir, "input", tile_images(x, min_tile_size=128, padding=0))]
-    capture = Capture(model, layers, x)
-    renderer = Renderer(RenderSettings(colormap="gray"))
-    for name, array in capture(x).items():
-        try:
-            frame = renderer.render(name, array, capture.data_formats.get(name))
-        except ValueError as err:
-            print(f"fmlogger inspect: layer {name!r} skipped: {err}", file=sys.stderr)
-            continue
-        written.append(_write_png(out_dir, tags.image_tag(name), frame.images[0]))
-    sal = Saliency(model)
+    if image_path.lower().endswith(".npy"):
+        lo, hi = float(x.min()), float(x.max())
+    else:
+        lo, hi = 0.0, 255.0 * (1 / 255 if rescale is None else rescale)
+    settings = ExplainSettings(
+        target=target, alpha=alpha, colormap=colormap, min_size=256, ig_steps=64, actmax_steps=actmax_steps,
+        actmax_value_range=(lo, hi) if hi > lo else (lo, lo + 1),
+    )
+    maps = FeatureMapView(layers, RenderSettings(colormap="gray"), max_samples=1)
+    explain = ExplanationsView(
+        saliency, [last_conv_layer(model, x)] if gradcam is None else gradcam, activation_max, settings,
+        progress=text_progress if progress else None,
+    )
+    for view in (maps, explain):
+        view.prepare(model, x)
+    sink = PngFolderSink(out_dir)
+    shown = tile_images(x, min_tile_size=128, padding=0)[None]
+    sink.write(0, [Output(images=[ImageSummary("input", shown)])])
+    _print_prediction(explain.saliency or Saliency(model), x, target, model_path, image_path)
+    Pipeline([maps, explain], sink, _Skipped(), background=False).log(model, Batch(0, x))
+    return sink.written
+
+
+class _Skipped:
+    """The error policy of ``inspect``: name each failed part on stderr and go on."""
+
+    def report(self, where: str, error: BaseException) -> None:
+        cause = f"{type(error).__name__}: {error}"
+        print(f"fmlogger inspect: {where} failed and is skipped: {cause}", file=sys.stderr)
+
+
+def _print_prediction(sal, x: np.ndarray, target, model_path: str, image_path: str) -> None:
     outputs = sal.predict(x)
     classes = sal.targets(x, target)
     top = np.argsort(-outputs[0])[:5] if outputs.shape[1] > 1 else [0]
@@ -167,35 +199,3 @@ def inspect_model(
         + ", ".join(f"{int(c)}: {outputs[0, c]:.4g}" for c in top)
         + f"; explaining class {int(classes[0])}."
     )
-    draw = {"alpha": alpha, "colormap": colormap, "min_size": 256}
-    for method in saliency or ():
-        if method not in tags.SALIENCY_METHODS:
-            raise ValueError(f"saliency entries must be among {tags.SALIENCY_METHODS}. Received: {method!r}")
-        attr = {
-            "vanilla": lambda: sal.vanilla(x, classes),
-            "smoothgrad": lambda: sal.smoothgrad(x, classes),
-            "integrated_gradients": lambda: sal.integrated_gradients(x, classes, steps=64),
-        }[method]()
-        heat = attribution_map(attr, "abs_sum" if method == "integrated_gradients" else "max_abs")
-        written.append(_write_png(out_dir, tags.saliency_tag(method), overlay(x, heat, **draw)[0]))
-    for layer in [last_conv_layer(model, x)] if gradcam is None else gradcam:
-        path, _ = sal._resolve_layer(layer)
-        cam = sal.gradcam(x, path, classes)
-        written.append(_write_png(out_dir, tags.gradcam_tag(path), overlay(x, cam, **draw)[0]))
-    if image_path.lower().endswith(".npy"):
-        lo, hi = float(x.min()), float(x.max())
-    else:
-        lo, hi = 0.0, 255.0 * (1 / 255 if rescale is None else rescale)
-    for layer, channels in (activation_max or {}).items():
-        maxer = ActivationMaximizer(
-            model,
-            layer,
-            input_shape=x.shape[1:],
-            steps=actmax_steps,
-            value_range=(lo, hi) if hi > lo else (lo, lo + 1),
-        )
-        bar = text_progress(f"activation_max {maxer.path}") if progress else None
-        result = maxer(channels, progress=bar)
-        grid = tile_images(result.images, value_range=maxer.value_range, min_tile_size=64)
-        written.append(_write_png(out_dir, tags.actmax_tag(maxer.path), grid))
-    return written

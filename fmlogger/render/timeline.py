@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmlogger._paths import is_remote
 from fmlogger.render import colormaps, tiling
 from fmlogger.render.font import GLYPHS, number_bitmaps, read_numbers  # noqa: F401 (GLYPHS re-exported)
-from fmlogger.render.png import GrowingPNG
 
 
 def glyph_scale(tile_height: int) -> int:
@@ -186,108 +184,3 @@ class Timeline:
             f"{what}. Up to {self.max_rows} rows; past that, every 2nd, 4th, ... logged step and "
             "the newest. The newest step's image holds the whole history."
         )
-
-
-class TimelineLog:
-    """The logger's timelines: one ``Timeline`` per layer, written under ``feature_map_timeline/<layer>``.
-
-    A resumed run (``run_dir`` given and ``saved`` timelines from its state file) continues the
-    saved timelines: before the first row is added, the newest timeline image of each saved layer
-    is read back from the run's event files and split into its rows.
-
-    Args:
-        settings: the logger's ``RenderSettings`` (grid columns, padding, colormap).
-        max_rows: rows per timeline (>= 2).
-        max_channels: channel columns per timeline (the first of the shown channels), or None for all.
-        run_dir: the run folder to read saved timelines from.
-        saved: ``{layer: {"stride", "count", "steps", "tile_shape", "columns"}}`` from the state file.
-    """
-
-    def __init__(
-        self,
-        settings,
-        *,
-        max_rows: int = 32,
-        max_channels: int | None = 16,
-        run_dir: str | None = None,
-        saved: dict | None = None,
-    ):
-        Timeline(max_rows)  # validates
-        if max_channels is not None and (
-            isinstance(max_channels, bool)
-            or not isinstance(max_channels, (int, np.integer))
-            or max_channels < 1
-        ):
-            raise ValueError(
-                "timeline_max_channels must be an integer >= 1 or None. "
-                f"Received: timeline_max_channels={max_channels!r}"
-            )
-        self.settings = settings
-        self.max_rows = max_rows
-        self.max_channels = max_channels
-        self.timelines: dict[str, Timeline] = {}
-        self._run_dir = run_dir
-        self._saved = dict(saved or {})
-        self._pngs: dict[str, GrowingPNG] = {}
-
-    def _restore(self) -> None:
-        """Rebuilds the saved timelines from their newest images in the run (once, before the first add)."""
-        from fmlogger import tags
-        from fmlogger.runs.events import decode_png, iter_images
-
-        saved, self._saved = self._saved, {}
-        wanted = {tags.timeline_tag(name): name for name, meta in saved.items() if meta.get("steps")}
-        if not wanted or not self._run_dir or is_remote(self._run_dir):
-            return
-        newest: dict[str, bytes] = {}
-        for tag, step, pngs in iter_images(self._run_dir, wanted=wanted.__contains__):
-            if pngs and step == saved[wanted[tag]]["steps"][-1]:
-                newest[tag] = pngs[0]
-        for tag, png in newest.items():
-            name, meta = wanted[tag], saved[wanted[tag]]
-            steps, tiles = decode(
-                decode_png(png),
-                tile_shape=tuple(meta["tile_shape"]),
-                columns=meta["columns"],
-                padding=self.settings.padding,
-            )
-            stride, count = int(meta["stride"]), int(meta["count"])
-            indices = sorted(set(range(0, count - 1, stride)) | {count - 1})
-            if steps != list(meta["steps"]) or len(indices) != len(steps) or len(steps) > self.max_rows:
-                continue  # not the image the state describes: start this timeline afresh
-            timeline = Timeline(self.max_rows)
-            timeline.stride, timeline.count = stride, count
-            timeline._rows = {i: (s, np.ascontiguousarray(t)) for i, s, t in zip(indices, steps, tiles)}
-            self.timelines[name] = timeline
-
-    def add(self, writer, name: str, frame, step: int) -> np.ndarray:
-        """Adds ``frame``'s first sample as the row of ``step`` and writes the whole timeline at ``step``."""
-        from fmlogger import tags
-
-        if self._saved:
-            self._restore()
-        s = self.settings
-        tiles = frame_tiles(frame, cols=s.cols, padding=s.padding, max_channels=self.max_channels)
-        timeline = self.timelines.setdefault(name, Timeline(self.max_rows))
-        timeline.add(step, tiles)
-        image = timeline.image(padding=s.padding, colormap=s.colormap)
-        shown = frame.channels[: self.max_channels] if self.max_channels else frame.channels
-        # Rows are appended at the bottom: only the new rows are compressed (until a subsample).
-        png = self._pngs.setdefault(name, GrowingPNG()).encode(image)
-        description = timeline.describe(name, shown)
-        writer.write_step(step, pngs=[(tags.timeline_tag(name), image.shape[1], image.shape[0], [png], description)])
-        return image
-
-    def state(self) -> dict:
-        """``{layer: {"stride", "count", "steps", "tile_shape", "columns"}}`` for the state file."""
-        out = {}
-        for name, t in self.timelines.items():
-            first = next(iter(t._rows.values()))[1] if t._rows else None
-            out[name] = {
-                "stride": t.stride,
-                "count": t.count,
-                "steps": t.steps,
-                "tile_shape": list(first.shape[1:3]) if first is not None else None,
-                "columns": int(first.shape[0]) if first is not None else 0,
-            }
-        return out

@@ -1,9 +1,13 @@
-"""What a run folder remembers: render settings, per-layer channel choice and fixed range, probe.
+"""What a run folder remembers: render settings, per-layer channel choice and fixed range, probe,
+and the rows of every timeline.
 
 ``FeatureMapLogger`` writes ``<run folder>/fmlogger_state.json`` after every logged step in which
-something changed. A logger started later on the same folder (a resumed run) reads it back, so the
-``top_k`` channel choice and the ``normalize="fixed"`` range stay those of the first logged step,
-and it warns when the probe or the render settings differ from the saved ones. The probe
+something changed, and beside it the rows (steps and tiles) each timeline keeps
+(``fmlogger.sinks.timeline_rows``). A logger started later on the same folder (a resumed run)
+reads them back, so the ``top_k`` channel choice and the ``normalize="fixed"`` range stay those of
+the first logged step, the timelines go on with their earlier rows, and it warns when the probe or
+the render settings differ from the saved ones. A state file of an unknown ``format_version``, or
+a rows file that is missing or unreadable, is reported (naming the file) and ignored. The probe
 fingerprint and the settings are also written as a TensorBoard text summary
 (``feature_map_run/info``, Text tab). ``fmlogger compare`` reads the JSON of both runs.
 
@@ -13,7 +17,7 @@ The JSON (format version 1)::
      "settings": {"normalize": "fixed", "channel_order": "top_k", ...},
      "layers": {"conv1": {"channels": [3, 0, 2], "fixed_range": [0.0, 1.7], "settings": {...}}},
      "probe": {"sha256": "...", "shape": [4, 16, 16, 1], "dtype": "float32", "samples": 4, "seed": 0},
-     "timelines": {"conv1": {"stride": 1, "count": 12, "steps": [0, 1, ...]}}}
+     "timelines": {"conv1": {"tile_shape": [32, 32], "columns": 16}}}
 
 Example:
     >>> import numpy as np
@@ -34,6 +38,8 @@ import threading
 import numpy as np
 
 from fmlogger import tags
+from fmlogger.sinks.files import read_bytes, write_atomic
+from fmlogger.sinks.timeline_rows import RowsFile, TimelineRows, load_rows
 
 log = logging.getLogger("fmlogger")
 
@@ -88,41 +94,33 @@ def state_path(run_dir: str) -> str:
 
 
 def load_state(run_dir: str) -> dict | None:
-    """The saved state of a run folder, or None when there is none (or it cannot be read: warned)."""
+    """The saved state of a run folder, or None when there is none.
+
+    A file that cannot be read, or of a ``format_version`` this fmlogger does not know, is
+    warned about (naming it) and ignored.
+    """
     path = state_path(run_dir)
     try:
-        if "://" in path:
-            from fmlogger._tf import tensorflow
-
-            gfile = tensorflow().io.gfile
-            if not gfile.exists(path):
-                return None
-            with gfile.GFile(path, "r") as f:
-                return json.loads(f.read())
-        if not os.path.exists(path):
+        data = read_bytes(path)
+        if data is None:
             return None
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        state = json.loads(data.decode("utf-8"))
     except (OSError, ValueError) as err:
         log.warning("fmlogger: cannot read %s (%s); starting with a fresh state.", path, err)
         return None
+    version = state.get("format_version") if isinstance(state, dict) else None
+    if version != tags.FORMAT_VERSION:
+        log.warning(
+            "fmlogger: %s has format_version %r, which this fmlogger does not know (it reads %r); "
+            "ignoring it and starting with a fresh state.", path, version, tags.FORMAT_VERSION,
+        )
+        return None
+    return state
 
 
 def save_state(run_dir: str, state: dict) -> None:
     """Writes the state JSON (atomically on local disks: a temporary file, then a rename)."""
-    path = state_path(run_dir)
-    text = json.dumps(state, indent=1, sort_keys=True)
-    if "://" in path:
-        from fmlogger._tf import tensorflow
-
-        with tensorflow().io.gfile.GFile(path, "w") as f:
-            f.write(text)
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomic(state_path(run_dir), json.dumps(state, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def settings_dict(settings) -> dict:
@@ -173,13 +171,17 @@ def info_markdown(state: dict) -> str:
 
 
 class RunRecord:
-    """The logger's side of the state file: restores on start, checks the probe, saves after steps.
+    """The logger's side of the state files: restores on start, checks the probe, saves after steps.
 
     Args:
         run_dir: the run folder.
         settings: the logger's ``RenderSettings``.
         renderer: the ``Renderer`` whose channel choice and fixed range are restored and saved.
         resume: read the saved state (False: start afresh and overwrite it).
+
+    Attributes:
+        saved: the state read back, or None.
+        saved_rows: ``{layer: TimelineRows}`` read back from the rows file (``{}`` when none).
     """
 
     def __init__(self, run_dir: str, settings, renderer, *, resume: bool = True):
@@ -202,8 +204,11 @@ class RunRecord:
         self._probe_warned = False
         self._changed_settings: dict[str, list[str]] = {}
         self._settings_warned = False
+        self.saved_rows: dict[str, TimelineRows] = {}
+        self._rows_file = RowsFile(run_dir)
         if self.saved:
             self._restore(self.saved)
+            self.saved_rows = load_rows(run_dir, expected=bool(self.saved.get("timelines")))
 
     def _restore(self, saved: dict) -> None:
         current = self.state["settings"]
@@ -254,10 +259,13 @@ class RunRecord:
         return fingerprint
 
     def after_step(self, writer, step: int, timelines=None) -> None:
-        """Writes the text summary (first step, or after the probe changed) and the JSON if changed.
+        """Writes the text summary (first step, or after the probe changed), the timelines' rows if
+        they changed (``timelines``: an ``fmlogger.views.timelines.TimelineView``), then the JSON
+        if it changed (in a steady run: at the first step only).
 
         Layers and timelines are merged into what is on disk, so loggers that share a run folder
-        (different layers, same ``log_dir``) keep each other's entries.
+        (different layers, same ``log_dir``) keep each other's entries. The rows file is written
+        before the JSON: a state file that lists timelines always has its rows beside it.
         """
         settings = self.state["settings"]
         layers = {name: {**entry, "settings": settings} for name, entry in self.renderer.state().items()}
@@ -269,14 +277,19 @@ class RunRecord:
             writer.text(tags.RUN_INFO_TAG, info_markdown(self.state), step)
             self._info_written = True
         text = json.dumps(self.state, sort_keys=True)
-        if text != self._last_written:
-            with _SAVE_LOCK:  # loggers of one process (each with its writer thread) share the file
+        rows = timelines.changed_rows() if timelines is not None else {}
+        if not rows and text == self._last_written:
+            return
+        with _SAVE_LOCK:  # loggers of one process (each with its writer thread) share the files
+            if rows:
+                self._rows_file.save(rows)
+            if text != self._last_written:
                 on_disk = load_state(self.run_dir) or {}
                 merged = dict(self.state)
                 for key in ("layers", "timelines"):
                     merged[key] = {**(on_disk.get(key) or {}), **self.state[key]}
                 save_state(self.run_dir, merged)
-            self._last_written = text
+                self._last_written = text
 
     def _warn_changed_settings(self, layers: dict) -> None:
         changed = {name: self._changed_settings[name] for name in layers if name in self._changed_settings}
