@@ -44,15 +44,19 @@ def main():
     full = FeatureMapLogger(os.path.join(root, "b"), ["conv1", "conv2", "conv3"], pca_rgb=True,
                             embeddings=["conv3"], embedding_data=(x[:360], y[:360]))
     plain.log(model, x[:4], 0), full.log(model, x[:4], 0), full.log_embeddings(model, 0)
-    producer = full.embedding_producer
-    emb, out = producer.compute(model)
+    view = full.embeddings  # the EmbeddingsView: compute (forward pass + pooling), then produce
+    embedded = view.compute(model)
+    emb, columns = embedded.tensors, view.metadata(embedded.output)
+    writer = projector.ProjectorWriter(os.path.join(root, "c"))
+    names, codes = [str(c) for c in range(10)], y[:360]
     print("1. demo model, probe of 4, layers conv1..3; embeddings: conv3 over 360 digits")
     print(f"   log(), feature maps only        {median_ms(lambda i: plain.log(model, x[:4], i + 1)):7.1f} ms")
     print(f"   log(), + pca_rgb                {median_ms(lambda i: full.log(model, x[:4], i + 1)):7.1f} ms")
     print(f"   log_embeddings()                {median_ms(lambda i: full.log_embeddings(model, i + 1)):7.1f} ms")
-    print(f"     forward pass + pooling        {median_ms(lambda i: producer.compute(model)):7.1f} ms")
-    print(f"     Projector files               {median_ms(lambda i: producer.projector.add(100 + i, emb, producer.metadata(out))):7.1f} ms")
-    print(f"     aligned PCA scatter           {median_ms(lambda i: producer._write_pca('conv3', emb['conv3'], i, None, None, 'label')):7.1f} ms")
+    print(f"     forward pass + pooling        {median_ms(lambda i: view.compute(model)):7.1f} ms")
+    print(f"     Projector files               {median_ms(lambda i: writer.add(100 + i, emb, columns)):7.1f} ms")
+    pca_ms = median_ms(lambda i: view._pca_image("conv3", emb["conv3"], i, codes, names, "label"))
+    print(f"     aligned PCA scatter           {pca_ms:7.1f} ms")
 
     from fmlogger.capture.traced import Capture
 

@@ -6,7 +6,7 @@ first used.
 Example:
     >>> import fmlogger
     >>> fmlogger.__all__[:3]
-    ['ActivationMaximizer', 'ExplainSettings', 'FeatureMapCallback']
+    ['ActivationMaximizer', 'EmbeddingSettings', 'ExplainSettings']
     >>> callback = fmlogger.FeatureMapCallback("runs", probe=x[:8])             # doctest: +SKIP
     >>> model.fit(x, y, epochs=5, callbacks=[callback])                          # doctest: +SKIP
 """
