@@ -30,6 +30,9 @@ RUN_INFO_TAG = "feature_map_run/info"
 STATE_FILE = "fmlogger_state.json"
 """JSON in the run folder: render settings, per-layer channel choice and fixed range, probe fingerprint."""
 
+TIMELINES_FILE = "fmlogger_timelines.npz"
+"""Beside ``STATE_FILE``: each layer's timeline rows (steps and tiles), restored on resume."""
+
 
 def image_tag(layer_path: str) -> str:
     """The image tag of a layer: ``feature_maps/<layer path>``."""

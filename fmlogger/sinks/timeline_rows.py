@@ -1,6 +1,6 @@
 """The rows every timeline keeps, saved beside the run state so a resumed run continues them.
 
-The rows file ``fmlogger_timelines.npz`` (``TIMELINES_FILE``) is a numpy ``.npz`` without
+The rows file ``fmlogger_timelines.npz`` (``tags.TIMELINES_FILE``) is a numpy ``.npz`` without
 pickles: ``format_version``, ``layers`` (the layer paths, as data, never as names inside the
 archive) and per layer ``i``: ``<i>/steps``, ``<i>/indices`` (logged-step counters of the kept
 rows), ``<i>/channels`` (colour channels of each row), ``<i>/tiles`` (uint8
@@ -23,17 +23,17 @@ import os
 
 import numpy as np
 
+from fmlogger import tags
 from fmlogger.sinks.files import read_bytes, write_atomic
 
 log = logging.getLogger("fmlogger")
 
-TIMELINES_FILE = "fmlogger_timelines.npz"
 """The timelines' rows, beside ``tags.STATE_FILE`` in the run folder."""
 _ROWS_VERSION = 1
 
 
 def rows_path(run_dir: str) -> str:
-    return os.path.join(os.fspath(run_dir), TIMELINES_FILE)
+    return os.path.join(os.fspath(run_dir), tags.TIMELINES_FILE)
 
 
 @dataclasses.dataclass
