@@ -26,3 +26,11 @@ def write_atomic(path: str, data: bytes) -> None:
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+def gfile():
+    """TensorBoard's file layer for remote paths: TensorFlow's ``tf.io.gfile`` when TensorFlow is
+    installed (``gs://``, ``s3://`` with its plug-ins), else TensorBoard's own (local, ``s3://``)."""
+    from tensorboard.compat import tf
+
+    return tf.io.gfile

@@ -20,6 +20,14 @@ def _positive_int(text: str) -> int:
 
 
 def _demo(args) -> int:
+    if args.backend:
+        from fmlogger.capture.backend import select
+
+        try:
+            select(args.backend)
+        except RuntimeError as err:
+            print(f"fmlogger demo: {err}", file=sys.stderr)
+            return 2
     from fmlogger.cli.demo import run_demo
 
     run_demo(args.logdir, epochs=args.epochs, verbose=0 if args.quiet else 1)
@@ -216,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--logdir", default="runs/demo", help="TensorBoard log folder (default: runs/demo)")
     demo.add_argument("--epochs", type=_positive_int, default=5, help="epochs to train (default: 5)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument(
+        "--backend", choices=("tensorflow", "jax", "torch"), default=None,
+        help="Keras backend (default: KERAS_BACKEND or Keras' own setting)",
+    )
     demo.set_defaults(run=_demo)
 
     board = commands.add_parser(

@@ -92,9 +92,9 @@ def load_state(run_dir: str) -> dict | None:
     path = state_path(run_dir)
     try:
         if "://" in path:
-            from fmlogger._tf import tensorflow
+            from fmlogger._paths import gfile as _gfile
 
-            gfile = tensorflow().io.gfile
+            gfile = _gfile()
             if not gfile.exists(path):
                 return None
             with gfile.GFile(path, "r") as f:
@@ -113,9 +113,9 @@ def save_state(run_dir: str, state: dict) -> None:
     path = state_path(run_dir)
     text = json.dumps(state, indent=1, sort_keys=True)
     if "://" in path:
-        from fmlogger._tf import tensorflow
+        from fmlogger._paths import gfile
 
-        with tensorflow().io.gfile.GFile(path, "w") as f:
+        with gfile().GFile(path, "w") as f:
             f.write(text)
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)

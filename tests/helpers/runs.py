@@ -6,10 +6,24 @@ import os
 
 
 def read_run(run_dir):
-    """All image and scalar summaries of a run, read with TensorBoard's own reader."""
+    """All image and scalar summaries of a run, read with TensorBoard's own reader.
+
+    The PNGs are decoded by ``fmlogger.runs.events.decode_png`` (Pillow), so no TensorFlow is needed.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from fmlogger.runs.events import decode_png
     from fmlogger.runs.read import read_run as _read
 
-    return _read(os.fspath(run_dir))
+    run = _read(os.fspath(run_dir), decode=False)
+    for tag, events in run.images.items():
+        events[:] = [
+            dataclasses.replace(e, images=np.stack([decode_png(p) for p in e.pngs]) if e.pngs else e.images)
+            for e in events
+        ]
+    return run
 
 
 def image_steps(run, tag):
