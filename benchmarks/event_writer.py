@@ -91,7 +91,8 @@ def main(argv=None):
     print(f"\none step = {len(data) / 1e3:.0f} kB serialized; {args.steps} steps then close, "
           f"{args.repeats} interleaved rounds")
     print(table(["writer", "ms per step (median)", "ms per step (min)"], [
-        [name, statistics.median(t) * 1e3 / args.steps, min(t) * 1e3 / args.steps] for name, t in times.items()
+        [name, statistics.median(t) * 1e3 / args.steps, min(t) * 1e3 / args.steps]
+        for name, t in times.items()
     ]))
     tmp.cleanup()
 

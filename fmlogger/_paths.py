@@ -34,3 +34,26 @@ def gfile():
     from tensorboard.compat import tf
 
     return tf.io.gfile
+
+
+def check_remote(path: str) -> None:
+    """Fails now, naming the URL scheme, when TensorBoard's own file layer cannot write ``path``.
+
+    Where TensorFlow is installed its file systems decide (they report at the first write).
+
+    Raises:
+        ValueError: for a scheme TensorBoard's layer does not know (``gs://`` needs gcsfs or
+            TensorFlow there).
+    """
+    layer = gfile()
+    if not hasattr(layer, "get_filesystem"):  # TensorFlow's tf.io.gfile
+        return
+    try:
+        layer.get_filesystem(path)
+    except ValueError:
+        scheme = os.fspath(path).split("://", 1)[0]
+        raise ValueError(
+            f"log_dir {path!r}: no file system for '{scheme}://' without TensorFlow. TensorBoard's own "
+            "file layer writes local folders, s3:// (with boto3) and fsspec's file systems (gs:// with "
+            "pip install gcsfs); or install TensorFlow (pip install 'fmlogger[cpu]')."
+        ) from None

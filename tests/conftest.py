@@ -20,7 +20,8 @@ def pytest_collection_modifyitems(config, items):
     if has_tensorflow():
         return
     missing = ", TensorFlow not installed" if BACKEND == "tensorflow" else ""
-    skip = pytest.mark.skip(reason=f"needs TensorFlow as the Keras backend (this run: KERAS_BACKEND={BACKEND}{missing})")
+    reason = f"needs TensorFlow as the Keras backend (this run: KERAS_BACKEND={BACKEND}{missing})"
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if "requires_tf" in item.keywords:
             item.add_marker(skip)

@@ -57,7 +57,8 @@ def _tensorboard_images(run_dir) -> dict:
         for event in acc.Tensors(tag):
             pngs = tensor_util.make_ndarray(event.tensor_proto)[2:]
             decoded = [np.asarray(Image.open(io.BytesIO(p))) for p in pngs]
-            out.setdefault(tag, {})[event.step] = np.stack([d[..., None] if d.ndim == 2 else d for d in decoded])
+            decoded = [d[..., None] if d.ndim == 2 else d for d in decoded]
+            out.setdefault(tag, {})[event.step] = np.stack(decoded)
     return out
 
 
@@ -75,7 +76,8 @@ def test_fit_writes_feature_maps_saliency_and_gradcam_that_tensorboard_reads(tmp
     model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[cb])
 
     images = _tensorboard_images(tmp_path / tags.RUN_SUBDIR)
-    for tag in ("feature_maps/stem", "feature_maps/backbone/conv2", "saliency/vanilla", "gradcam/backbone/conv2"):
+    maps = ("feature_maps/stem", "feature_maps/backbone/conv2")
+    for tag in maps + ("saliency/vanilla", "gradcam/backbone/conv2"):
         assert sorted(images[tag]) == [0, 1, 2], tag
         assert all(a.shape[0] == 3 and a.dtype == np.uint8 for a in images[tag].values()), tag
     # Step 2 shows the trained weights (not the ones of the first trace): the same layer computed
@@ -235,7 +237,8 @@ def test_projector_tsv_entries_are_served_by_tensorboard(tmp_path, monkeypatch, 
     resumed.add(1, {"block/conv": tensors[1]}, {"label": list("abcdef")})
     assert resumed.entries() == ["block/conv @ epoch 0", "block/conv @ epoch 1"]
     config = (tmp_path / "projector_config.pbtxt").read_text()
-    assert 'tensor_path: "projector/tensor-1-0.tsv"' in config and "block" not in os.listdir(tmp_path / "projector")
+    assert 'tensor_path: "projector/tensor-1-0.tsv"' in config
+    assert "block" not in os.listdir(tmp_path / "projector")  # layer names never become paths
     assert not (tmp_path / "checkpoint").exists()
     server, base = tb_http.start_tensorboard(tmp_path.parent)
     run = tmp_path.name
@@ -255,6 +258,17 @@ def test_projector_tsv_entries_are_served_by_tensorboard(tmp_path, monkeypatch, 
         assert route("/metadata", run=run, name="block/conv @ epoch 1").decode().split() == list("abcdef")
     finally:
         tb_http.stop(server)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is not None, reason="TensorFlow's file systems decide"
+)
+def test_a_remote_log_dir_no_file_layer_writes_fails_when_the_logger_is_made():
+    from fmlogger import FeatureMapLogger
+
+    message = r"log_dir 'nosuch://bucket/runs/feature_maps': no file system for 'nosuch://'"
+    with pytest.raises(ValueError, match=message):
+        FeatureMapLogger("nosuch://bucket/runs", ["conv1"])
 
 
 def test_backend_of_this_session_is_the_one_keras_runs():

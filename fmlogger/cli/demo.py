@@ -78,7 +78,8 @@ def epoch_scalars(logdir: str):
     def on_epoch_end(epoch, logs):
         for name, writer in writers.items():
             prefix = "val_" if name == "validation" else ""
-            values = {k[len(prefix):]: v for k, v in (logs or {}).items() if k.startswith(prefix) == bool(prefix)}
+            logs = logs or {}
+            values = {k[len(prefix):]: v for k, v in logs.items() if k.startswith(prefix) == bool(prefix)}
             writer.write_step(epoch, scalars=[(f"epoch_{k}", float(v)) for k, v in values.items()])
             writer.flush()
 

@@ -59,7 +59,8 @@ def irfft2_matrices(h: int, w: int) -> tuple[np.ndarray, ...]:
     kx = np.arange(w // 2 + 1)
     weight = np.where((kx == 0) | (2 * kx == w), 1.0, 2.0)[:, None]
     angle_w = 2 * np.pi * np.outer(kx, np.arange(w)) / w  # [kx, x]
-    mats = (np.cos(angle_h) / h, np.sin(angle_h) / h, weight * np.cos(angle_w) / w, weight * np.sin(angle_w) / w)
+    mats = (np.cos(angle_h) / h, np.sin(angle_h) / h)
+    mats += (weight * np.cos(angle_w) / w, weight * np.sin(angle_w) / w)
     return tuple(m.astype(np.float32) for m in mats)
 
 
@@ -281,9 +282,8 @@ class ActivationMaximizer:
         p = np.zeros(self._param_shape(1), np.float32)
         c = np.zeros(1, np.int32)
         on_trace = self._traced
-        self._steps = self.adapter.compile(
-            steps, self.model, (p, p, p, np.float32(0), c, np.zeros((1, 2), np.int32)), on_trace=on_trace, grad=True
-        )
+        example = (p, p, p, np.float32(0), c, np.zeros((1, 2), np.int32))
+        self._steps = self.adapter.compile(steps, self.model, example, on_trace=on_trace, grad=True)
         self._evaluate = self.adapter.compile(evaluate, self.model, (p, c), on_trace=on_trace)
 
     def _traced(self) -> None:

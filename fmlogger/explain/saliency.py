@@ -195,7 +195,8 @@ class Saliency(GradCam):
         """``grads``, or an error when they are zero everywhere for inputs that vary (JAX and
         PyTorch differentiate round, argmax and casts as 0 where TensorFlow finds no gradient)."""
         if not np.any(grads) and np.ptp(x) > 0:
-            raise ValueError(_NO_FLOW.format(name=self.model.name, why=": the gradient is zero for every sample"))
+            why = ": the gradient is zero for every sample"
+            raise ValueError(_NO_FLOW.format(name=self.model.name, why=why))
         return grads
 
     # ----- targets -------------------------------------------------------------------------

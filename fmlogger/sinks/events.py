@@ -35,7 +35,7 @@ from typing import Iterable
 
 import numpy as np
 
-from fmlogger._paths import is_remote
+from fmlogger._paths import check_remote, is_remote
 from fmlogger.render.png import encode_png
 
 _MASK_DELTA = 0xA282EAD8
@@ -46,7 +46,7 @@ def masked_crc32c(data: bytes) -> int:
 
     Example:
         >>> hex(masked_crc32c(b"123456789"))
-        '0x7a1ec43e'
+        '0xc78ab0e5'
     """
     try:
         import google_crc32c
@@ -65,9 +65,8 @@ def _record_writer(file):
     class Records(RecordWriter):
         def write(self, data: bytes) -> None:
             header = struct.pack("<Q", len(data))
-            self._writer.write(
-                header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
-            )
+            crcs = struct.pack("<I", masked_crc32c(header)), struct.pack("<I", masked_crc32c(data))
+            self._writer.write(header + crcs[0] + data + crcs[1])
 
     return Records(file)
 
@@ -109,10 +108,16 @@ class _EventFile:
 
 
 class SummaryWriter:
-    """A lazily opened event file for one run folder (images, scalars, text; any Keras backend)."""
+    """A lazily opened event file for one run folder (images, scalars, text; any Keras backend).
+
+    Raises:
+        ValueError: for a remote ``run_dir`` whose URL scheme no installed file layer writes.
+    """
 
     def __init__(self, run_dir: str):
         self.run_dir = os.fspath(run_dir)
+        if is_remote(self.run_dir):
+            check_remote(self.run_dir)
         self._writer: _EventFile | None = None
         self.event_file: str | None = None
         """The event file this writer appends to (None before the first write)."""

@@ -227,7 +227,8 @@ class ProjectorWriter:
             arrays[name] = array
             entry = {"metadata_path": metadata_path, "sprite": self.sprite}
             if not _tensorflow_loaded():
-                entry.update(tensor_path=f"{tags.PROJECTOR_SUBDIR}/tensor-{step}-{index}.tsv", shape=array.shape)
+                path = f"{tags.PROJECTOR_SUBDIR}/tensor-{step}-{index}.tsv"
+                entry.update(tensor_path=path, shape=array.shape)
                 text = io.BytesIO()
                 np.savetxt(text, array, fmt="%.7g", delimiter="\t")
                 write_atomic(os.path.join(self.run_dir, entry["tensor_path"]), text.getvalue())
