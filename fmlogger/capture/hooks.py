@@ -64,7 +64,7 @@ def first_tensor(output):
 
 @contextlib.contextmanager
 def tapped(path: str, layer, *, add=None) -> Iterator[list]:
-    """Yields a list that receives the first tensor of ``layer``'s first call in the function being traced.
+    """Yields a list that receives the first tensor of ``layer``'s first call in the traced function.
 
     Later calls (a shared layer) and calls in Keras' scratch build graphs are ignored. With
     ``add`` (a zero tensor shaped like that output), the layer's output becomes ``output + add``
