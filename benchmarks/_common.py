@@ -19,9 +19,13 @@ import numpy as np  # noqa: E402
 
 
 def machine() -> str:
-    """One line: CPU, cores, Python, TensorFlow/Keras versions."""
+    """One line: CPU, cores, Python, the Keras backend and its version, Keras version."""
+    import importlib
+
     import keras
-    import tensorflow as tf
+
+    backend = keras.backend.backend()
+    version = getattr(importlib.import_module(backend), "__version__", "?")
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -32,7 +36,7 @@ def machine() -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"{cpu}; {os.cpu_count()} cores (load {load:.1f}); Python {platform.python_version()}; "
-        f"TensorFlow {tf.__version__}; Keras {keras.__version__}; numpy {np.__version__}"
+        f"Keras {keras.__version__} on {backend} {version}; numpy {np.__version__}"
     )
 
 

@@ -14,9 +14,11 @@ The stall is the time ``FeatureMapCallback`` spends on the training thread per l
 the compiled forward pass alone.
 
 Usage:
-    python benchmarks/overhead.py [--repeats 5] [--models demo,cnn128] [--sync]
+    python benchmarks/overhead.py [--repeats 5] [--models demo,cnn128] [--sync] [--backend jax]
 
 ``--sync`` adds an arm with ``background=False`` (encode and write on the training thread).
+``--backend`` picks the Keras backend (tensorflow, jax, torch; default: KERAS_BACKEND). On JAX
+the probe pass is one ``jax.jit`` (weights as arguments), on PyTorch an eager ``no_grad`` call.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def run(which: str, repeats: int, sync: bool) -> dict:
         return (time.perf_counter() - start, time.process_time() - cpu), model, callbacks
 
     arms = ["plain", "fmlogger"] + (["fmlogger sync"] if sync else [])
-    fit("plain")  # warm-up: TensorFlow's one-time start-up costs
+    fit("plain")  # warm-up: the backend's one-time start-up costs
     times = {arm: [] for arm in arms}
     cpu = {arm: [] for arm in arms}
     last = None
@@ -123,7 +125,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default="demo,cnn128")
     parser.add_argument("--sync", action="store_true", help="also time background=False")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None)
     args = parser.parse_args(argv)
+    if args.backend:
+        from fmlogger.capture.backend import select
+
+        select(args.backend)
     print(machine())
     rows = []
     for which in args.models.split(","):

@@ -16,6 +16,7 @@ def _decode(data: bytes) -> np.ndarray:
     return tf.io.decode_png(data).numpy()
 
 
+@pytest.mark.requires_tf  # TensorFlow's PNG decoder is the oracle
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (33, 20)])
 def test_round_trip_through_tf_decode_png(rng, channels, shape):
@@ -25,6 +26,7 @@ def test_round_trip_through_tf_decode_png(rng, channels, shape):
     np.testing.assert_array_equal(decoded, image)
 
 
+@pytest.mark.requires_tf  # TensorFlow's PNG decoder is the oracle
 @pytest.mark.parametrize("level", [0, 1, 9])
 @pytest.mark.parametrize("strategy", [zlib.Z_DEFAULT_STRATEGY, zlib.Z_RLE, zlib.Z_FILTERED])
 def test_levels_and_strategies_round_trip(rng, level, strategy):
@@ -35,6 +37,7 @@ def test_levels_and_strategies_round_trip(rng, level, strategy):
     np.testing.assert_array_equal(_decode(data)[..., 0], image)
 
 
+@pytest.mark.requires_tf  # TensorFlow's PNG decoder is the oracle
 def test_two_dimensional_input_is_gray_and_strided_views_work(rng):
     base = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
     view = base[::2, 1::2, 0]  # not contiguous
@@ -51,6 +54,7 @@ def test_non_uint8_is_refused():
         encode_png(np.zeros((2, 2), np.float32))
 
 
+@pytest.mark.requires_tf  # TensorFlow's PNG decoder is the oracle
 def test_growing_png_decodes_to_each_image_given(rng):
     from fmlogger.render.png import GrowingPNG
 
@@ -64,6 +68,7 @@ def test_growing_png_decodes_to_each_image_given(rng):
         np.testing.assert_array_equal(_decode(stream.encode(picture)), picture)
 
 
+@pytest.mark.requires_tf  # TensorFlow's PNG decoder is the oracle
 def test_growing_png_compresses_only_the_new_rows(rng):
     from fmlogger.render.png import GrowingPNG
 

@@ -19,6 +19,7 @@ from fmlogger.render.sprite import images_to_uint8
 # ----------------------------------------------------------------------------- writer
 
 
+@pytest.mark.requires_tf  # TF checkpoint bundles (without TF: TSV entries, tests/test_backends.py)
 def test_writer_keeps_every_step_in_the_newest_bundle(tmp_path, rng):
     import tensorflow as tf
 
@@ -42,6 +43,7 @@ def test_writer_keeps_every_step_in_the_newest_bundle(tmp_path, rng):
     assert "/" + str(tmp_path) not in config and ".." not in config  # relative, inside the run folder
 
 
+@pytest.mark.requires_tf  # TF checkpoint bundles
 def test_writer_resumes_and_replaces_a_step_logged_again(tmp_path, rng):
     import tensorflow as tf
 
@@ -74,6 +76,7 @@ def _expected_pooled(model, layer, x):
 
 
 @pytest.mark.slow  # a TensorBoard server
+@pytest.mark.requires_tf  # live refresh needs TF checkpoint bundles (TSV entries: after a restart)
 def test_tensorboard_projector_serves_every_layer_at_every_epoch(tmp_path):
     from fmlogger.logger import FeatureMapLogger
     from fmlogger.runs.read import decode_png

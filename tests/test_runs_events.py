@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from helpers import tb_http
 
-from fmlogger.runs import crc32c as crc_module
-from fmlogger.runs.crc32c import crc32c, crc32c_numpy, masked_crc32c
+from fmlogger import _crc32c as crc_module
+from fmlogger._crc32c import crc32c, crc32c_numpy, masked_crc32c
 from fmlogger.runs.events import (
     MAX_RECORD_BYTES,
     DamagedEventFile,

@@ -122,7 +122,7 @@ def test_binary_head_classes_scores_and_gradients(activation, kind, threshold, r
     model = _binary(activation)
     x = rng.normal(size=(10, 8, 8, 1)).astype(np.float32)
     sal = Saliency(model)
-    out = np.asarray(model(x))[:, 0]
+    out = keras.ops.convert_to_numpy(model(x))[:, 0]
     assert sal.binary and sal.binary_output == kind
     np.testing.assert_array_equal(sal.targets(x, "predicted"), (out >= threshold).astype(int))
     # class 1 scores the output; class 0 scores 1 - p (probability) or -z (logit)
@@ -142,7 +142,7 @@ def test_targets_label_predicted_int_and_sequence():
     model = tiny_cnn()
     x, y = tiny_data(5)
     sal = Saliency(model)
-    predicted = np.asarray(model(x)).argmax(axis=1)
+    predicted = keras.ops.convert_to_numpy(model(x)).argmax(axis=1)
     np.testing.assert_array_equal(sal.targets(x, "predicted"), predicted)
     np.testing.assert_array_equal(sal.targets(x, "label", y), y)
     np.testing.assert_array_equal(sal.targets(x, "label", np.eye(2)[y]), y)  # one-hot labels

@@ -6,6 +6,7 @@ import os
 import threading
 
 import numpy as np
+import pytest
 
 from helpers.runs import read_run
 from fmlogger.render.png import encode_png
@@ -20,6 +21,7 @@ def _events_in_file_order(run_dir):
     return [e for e in loader.Load() if e.HasField("summary")]
 
 
+@pytest.mark.requires_tf  # compared with tf.summary.scalar
 def test_write_step_reads_back_like_image_and_scalar(tmp_path, rng):
     images = rng.integers(0, 256, (3, 5, 7, 1), dtype=np.uint8)
     writer = SummaryWriter(tmp_path / "run")

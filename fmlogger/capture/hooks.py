@@ -1,9 +1,9 @@
 """Call hooks: a layer's ``call`` wrapped for one forward pass to see its output, then restored.
 
 Wrapping ``call`` reaches layers inside nested models and works whether or not the model has a
-symbolic graph, eagerly and while a ``tf.function`` is traced. Keras runs some build passes in a
-scratch graph: hooks that keep tensors keep only those of the graph being traced
-(``first_output``).
+symbolic graph, on every backend, eagerly and while a function is traced (``tf.function``,
+``jax.jit``). Keras (TensorFlow) runs some build passes in a scratch graph: hooks that keep
+tensors keep only those of the function being traced (``tapped``).
 
 Example:
     >>> seen = []
@@ -19,17 +19,18 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator, Sequence
 
-from fmlogger._tf import tensorflow
 from fmlogger.capture.layers import iter_layers
 
 
 @contextlib.contextmanager
-def hooked(layers: Sequence[tuple[str, object]], record: Callable[[str, object], None]) -> Iterator[None]:
+def hooked(layers: Sequence[tuple[str, object]], record: Callable[[str, object], object]) -> Iterator[None]:
     """Wraps each layer's ``call`` to pass its output to ``record(path, output)``; then restores.
 
     Args:
         layers: ``(path, layer)`` pairs, as ``select_layers`` returns them.
-        record: called after every call of a wrapped layer with its path and its output.
+        record: called after every call of a wrapped layer with its path and its output; what
+            it returns, unless None, replaces the output (``tapped`` adds a zero to take a
+            gradient there).
     """
     saved = []
     try:
@@ -39,8 +40,8 @@ def hooked(layers: Sequence[tuple[str, object]], record: Callable[[str, object],
 
             def call(*args, __path=path, __bound=bound, **kwargs):
                 output = __bound(*args, **kwargs)
-                record(__path, output)
-                return output
+                replaced = record(__path, output)
+                return output if replaced is None else replaced
 
             object.__setattr__(layer, "call", call)
             saved.append((layer, original))
@@ -55,27 +56,39 @@ def hooked(layers: Sequence[tuple[str, object]], record: Callable[[str, object],
 
 def first_tensor(output):
     """The first tensor of a layer's (or model's) output structure, or None when it holds none."""
-    flat = tensorflow().nest.flatten(output)
+    import keras
+
+    flat = keras.tree.flatten(output)
     return flat[0] if flat else None
 
 
 @contextlib.contextmanager
-def first_output(path: str, layer, *, watch: Callable | None = None) -> Iterator[list]:
-    """Yields a list that receives the first tensor of ``layer``'s first call in the graph being traced.
+def tapped(path: str, layer, *, add=None) -> Iterator[list]:
+    """Yields a list that receives the first tensor of ``layer``'s first call in the traced function.
 
-    Later calls (a shared layer) and calls in Keras' scratch build graphs are ignored. ``watch``
-    (e.g. a ``GradientTape``'s ``watch``) is called on the tensor as soon as it is produced.
+    Later calls (a shared layer) and calls in Keras' scratch build graphs are ignored. With
+    ``add`` (a zero tensor shaped like that output), the layer's output becomes ``output + add``
+    and that sum is kept: the gradient with respect to ``add`` is the gradient with respect to
+    the layer's output, on every backend (``jax.grad`` differentiates only arguments).
     """
-    graph = tensorflow().compat.v1.get_default_graph()
+    import keras
+
+    from fmlogger.capture.backend import adapter
+
+    belongs = adapter().belongs
     seen: list = []
 
     def record(_path, output):
         tensor = first_tensor(output)
-        if seen or tensor is None or getattr(tensor, "graph", None) is not graph:
-            return
-        if watch is not None:
-            watch(tensor)
-        seen.append(tensor)
+        if seen or tensor is None or not belongs(tensor):
+            return None
+        if add is None:
+            seen.append(tensor)
+            return None
+        flat = keras.tree.flatten(output)
+        flat[0] = tensor + keras.ops.cast(add, tensor.dtype)
+        seen.append(flat[0])
+        return keras.tree.pack_sequence_as(output, flat)
 
     with hooked([(path, layer)], record):
         yield seen
@@ -108,6 +121,8 @@ def output_shapes(model, inputs, layers=None) -> dict[str, tuple]:
         if tensor is not None and hasattr(tensor, "shape"):
             shapes[call_name(path, index)] = tuple(tensor.shape)
 
-    with hooked(every, record):
+    from fmlogger.capture.backend import adapter
+
+    with hooked(every, record), adapter("call the model").eager():
         model(inputs, training=False)
     return shapes

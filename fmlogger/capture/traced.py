@@ -20,7 +20,9 @@ What is captured:
 
 When: the model may be unbuilt when the callback is created (subclassed, Sequential without an
 ``Input``); layers are resolved, the probe checked and the pass traced when training starts, in the
-model's ``tf.distribute`` scope. The pass is traced once (``Capture.trace_count``).
+model's ``tf.distribute`` scope. The pass is traced once (``Capture.trace_count``): a
+``tf.function`` on TensorFlow, ``jax.jit`` on JAX (the weights are arguments, so training does
+not retrace); PyTorch runs it eagerly under ``torch.no_grad`` (nothing traced: 0).
 
 Example:
     >>> capture = Capture(model, ["conv*"], probe_x)      # doctest: +SKIP
@@ -30,13 +32,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 
 import numpy as np
 
-from fmlogger._tf import tensorflow
+from fmlogger.capture.backend import adapter
 from fmlogger.capture.hooks import call_name, first_tensor, hooked, output_shapes
 from fmlogger.capture.layers import DEFAULT_MAX_LAYERS, select_layers
 
@@ -118,18 +119,12 @@ def check_probe(model, inputs) -> None:
             )
 
 
-def _strategy_scope(model):
-    """The model's ``tf.distribute`` scope for build passes, so variables are created mirrored."""
-    tf = tensorflow()
-    strategy = getattr(model, "distribute_strategy", None) if not tf.distribute.has_strategy() else None
-    return strategy.scope() if strategy is not None else contextlib.nullcontext()
-
-
 class Capture:
     """One compiled forward pass returning the outputs of the chosen layers as float32 numpy.
 
-    Traced once for the probe's input signature (batch size free) and reused: ``trace_count``
-    stays 1 over any number of calls with inputs of that signature.
+    Traced once for the probe's input signature and reused: ``trace_count`` stays 1 over any
+    number of calls with inputs of that signature (TensorFlow leaves the batch size free; JAX
+    traces once per input shape; PyTorch is eager and traces nothing).
 
     Args:
         model: a built or unbuilt Keras model; ``example_inputs`` builds it if needed.
@@ -144,13 +139,15 @@ class Capture:
     def __init__(
         self, model, layers, example_inputs, *, max_layers: int = DEFAULT_MAX_LAYERS, include_output: bool = False
     ):
-        tf = tensorflow()
+        from fmlogger.capture.probe import head, leaves
+
+        self.adapter = adapter("capture layer outputs")
         self.model = model
         self.include_output = include_output
         self.trace_count = 0
-        sample = tf.nest.map_structure(lambda a: a[:1], example_inputs)
+        sample = head(example_inputs, 1)
         check_probe(model, example_inputs)
-        with _strategy_scope(model):
+        with self.adapter.scope(model):
             if not getattr(model, "built", True) or layers is None:
                 # Builds an unbuilt model (subclassed, Sequential without Input) and checks that the
                 # probe fits one that has no symbolic graph to compare with.
@@ -164,45 +161,55 @@ class Capture:
                 self.layers = select_layers(model, layers, max_layers=max_layers)
                 self.shapes = _probe_call(model, sample, self.layers)
         self.paths = list(self.shapes)
+        self._batch = int(np.shape(leaves(example_inputs)[0])[0])
         self.data_formats = {
             name: getattr(dict(self.layers)[name.split("#")[0]], "data_format", None) or "channels_last"
             for name in self.paths
         }
-        signature = tf.nest.map_structure(
-            lambda a: tf.TensorSpec((None,) + tuple(np.shape(a))[1:], tf.as_dtype(_dtype_of(a))),
-            example_inputs,
-        )
         # A partial, not the bound method: TensorFlow counts traces per code object, so Captures
         # of many models (a hyperparameter search) would each trace once and still get warned about.
         trace = functools.partial(Capture._trace, self)
-        self._forward = tf.function(trace, input_signature=[signature], autograph=False)
+        self._forward = self.adapter.compile(trace, model, (example_inputs,), on_trace=self._traced)
+
+    def _traced(self) -> None:
+        self.trace_count += 1
 
     def _trace(self, inputs):
-        tf = tensorflow()
-        self.trace_count += 1
-        graph = tf.compat.v1.get_default_graph()
+        import keras
+
+        belongs = self.adapter.belongs
         outputs: dict[str, object] = {}
         counts: dict[str, int] = {}
 
         def record(path, output):
             tensor = first_tensor(output)
-            if tensor is None or getattr(tensor, "graph", None) is not graph:
+            if tensor is None or not belongs(tensor):
                 return  # a build pass in Keras' scratch graph: not part of this function
             index = counts.get(path, 0)
             counts[path] = index + 1
-            outputs[call_name(path, index)] = tf.cast(tensor, tf.float32)
+            outputs[call_name(path, index)] = keras.ops.cast(tensor, "float32")
 
         with hooked(self.layers, record):
             result = self.model(inputs, training=False)
         if self.include_output and first_tensor(result) is not None:
-            outputs[self.OUTPUT] = tf.cast(first_tensor(result), tf.float32)
+            outputs[self.OUTPUT] = keras.ops.cast(first_tensor(result), "float32")
         names = self.paths + ([self.OUTPUT] if self.OUTPUT in outputs else [])
         return {name: outputs[name] for name in names if name in outputs}
 
     def __call__(self, inputs) -> dict[str, np.ndarray]:
-        """Runs the pass on ``inputs``; returns ``{layer path: float32 array}``."""
-        # np.asarray shares the finished tensor's host buffer (Tensor.numpy() copies it again).
-        return {name: np.asarray(tensor) for name, tensor in self._forward(inputs).items()}
+        """Runs the pass on ``inputs``; returns ``{layer path: float32 array}``.
+
+        On JAX, which compiles per shape, a batch smaller than the first one is padded to it
+        (its last sample repeated) and the padding cut off, so it does not retrace.
+        """
+        from fmlogger.capture.probe import leaves, map_inputs
+
+        n = int(np.shape(leaves(inputs)[0])[0])
+        pad = self._batch - n if self.adapter.fixed_shapes else 0
+        if pad > 0:
+            inputs = map_inputs(lambda a: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]), inputs)
+        to_numpy = self.adapter.to_numpy
+        return {name: to_numpy(tensor)[:n] for name, tensor in self._forward(inputs).items()}
 
 
 def _probe_call(model, sample, layers) -> dict[str, tuple]:
@@ -210,14 +217,11 @@ def _probe_call(model, sample, layers) -> dict[str, tuple]:
     try:
         return output_shapes(model, sample, layers)
     except Exception as err:  # noqa: BLE001 - re-raised with what the user can act on
-        leaves = tensorflow().nest.flatten(sample)
+        from fmlogger.capture.probe import leaves as probe_leaves
+
+        leaves = probe_leaves(sample)
         shapes = ", ".join(_shape_text(np.shape(a)) for a in leaves)
         raise ValueError(
             f"probe does not fit model '{_model_name(model)}': calling the model on the probe "
             f"(shapes {shapes}, batch cut to 1) failed with {type(err).__name__}: {_clean(err)}"
         ) from err
-
-
-def _dtype_of(array):
-    dtype = getattr(array, "dtype", None)
-    return dtype if dtype is not None else np.asarray(array).dtype

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from importlib import resources
 
@@ -68,6 +69,33 @@ def build_demo_model():
     )
 
 
+def epoch_scalars(logdir: str):
+    """A callback writing ``epoch_<metric>`` to ``<logdir>/train`` and ``<logdir>/validation``.
+
+    What ``keras.callbacks.TensorBoard`` writes per epoch, for processes without TensorFlow
+    (whose callback needs ``tensorflow.summary``); written by fmlogger's own event writer.
+    """
+    import keras
+
+    from fmlogger.sinks.events import SummaryWriter
+
+    writers = {name: SummaryWriter(os.path.join(os.fspath(logdir), name)) for name in ("train", "validation")}
+
+    def on_epoch_end(epoch, logs):
+        for name, writer in writers.items():
+            prefix = "val_" if name == "validation" else ""
+            logs = logs or {}
+            values = {k[len(prefix):]: v for k, v in logs.items() if k.startswith(prefix) == bool(prefix)}
+            writer.write_step(epoch, scalars=[(f"epoch_{k}", float(v)) for k, v in values.items()])
+            writer.flush()
+
+    def on_train_end(logs):
+        for writer in writers.values():
+            writer.close()
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end, on_train_end=on_train_end)
+
+
 def demo_probe(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first sample of each digit 0, 1, 2, ... (``n`` of them): a probe that shows variety."""
     idx = [int(np.flatnonzero(y == digit)[0]) for digit in range(min(n, 10))]
@@ -80,7 +108,8 @@ def run_demo(
 ):
     """Trains the demo CNN for ``epochs`` with ``FeatureMapCallback`` and Keras' TensorBoard.
 
-    Writes ``<logdir>/train``, ``<logdir>/validation`` (Keras) and ``<logdir>/feature_maps``,
+    Writes ``<logdir>/train``, ``<logdir>/validation`` (Keras' TensorBoard callback, or
+    ``epoch_scalars`` where TensorFlow is not installed) and ``<logdir>/feature_maps``,
     which also holds the Projector files: the 64-D ``embedding`` layer over ``embedding_points``
     validation digits at every epoch, with label, predicted class, correctness and a sprite
     of the digits, plus ``pca_rgb/``, ``embedding_pca/``, ``saliency/``, ``gradcam/`` and
@@ -111,8 +140,11 @@ def run_demo(
             **DEMO_EXPLAIN,
             explain_settings=ExplainSettings(actmax_steps=24, smoothgrad_samples=8, ig_steps=16),
         ),
-        keras.callbacks.TensorBoard(os.fspath(logdir), write_graph=False),
     ]
+    if importlib.util.find_spec("tensorflow") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(os.fspath(logdir), write_graph=False))
+    else:
+        callbacks.append(epoch_scalars(logdir))
     return model.fit(
         x[:split], y[:split],
         validation_data=(x[split:], y[split:]),

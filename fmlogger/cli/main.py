@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -22,9 +23,17 @@ def _positive_int(text: str) -> int:
 
 
 def _demo(args) -> int:
+    if args.backend:
+        from fmlogger.capture.backend import select
+
+        try:
+            select(args.backend)
+        except RuntimeError as err:
+            print(f"fmlogger demo: {err}", file=sys.stderr)
+            return 2
     from fmlogger.cli.demo import run_demo
 
-    if not args.verbose and getattr(args, "backend", "tensorflow") == "tensorflow":
+    if not args.verbose and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         quiet_tensorflow_import()
     run_demo(args.logdir, epochs=args.epochs, verbose=0 if args.quiet else 1, seed=args.seed,
              learning_rate=args.lr)
@@ -232,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the data split, weights and probe (default: 0)"
     )
     demo.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 0.001)")
+    demo.add_argument(
+        "--backend", choices=("tensorflow", "jax", "torch"), default=None,
+        help="Keras backend (default: KERAS_BACKEND or Keras' own setting)",
+    )
     demo.set_defaults(run=_demo)
 
     board = commands.add_parser(

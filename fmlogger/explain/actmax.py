@@ -14,8 +14,9 @@ with
   frequency domain, scaled by ``1 / frequency``, which favours natural-looking low frequencies.
 
 Everything is seeded (``seed``): the same model gives the same images, so images at successive
-epochs differ only because the model changed. All steps run in one traced ``tf.function`` (a
-graph loop, traced once per maximizer); ``steps`` bounds the work.
+epochs differ only because the model changed. All steps run in one compiled function (a loop
+inside it: ``tf.while_loop``, ``jax.lax.scan``; PyTorch loops eagerly), traced once per
+maximizer, with the backend's own gradients; ``steps`` bounds the work.
 
 Example:
     >>> maxer = ActivationMaximizer(model, "conv2", steps=64)         # doctest: +SKIP
@@ -31,11 +32,36 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fmlogger._tf import tensorflow
 from fmlogger._checks import check_choice, check_int
+from fmlogger.capture.backend import adapter
 
 PARAMETRIZATIONS = ("pixel", "fourier")
 OBJECTIVES = ("mean", "center")
+
+
+def irfft2_matrices(h: int, w: int) -> tuple[np.ndarray, ...]:
+    """Real matrices ``(ch, sh, cw, sw)`` with which ``irfft2`` is four matrix products.
+
+    ``irfft2(X, (h, w))`` of ``X = Xr + i Xi`` (``[..., h, w // 2 + 1]``) is ``Zr @ cw - Zi @ sw``
+    with ``Zr = ch @ Xr - sh @ Xi`` and ``Zi = sh @ Xr + ch @ Xi`` (an inverse DFT along ``h``,
+    then the real inverse along ``w``, whose inner bins count twice); the same numbers as
+    ``numpy.fft.irfft2`` with ``keras.ops`` only, so it runs and differentiates on every backend.
+
+    Example:
+        >>> x = np.random.default_rng(0).standard_normal((2, 5, 4)) + 1j
+        >>> ch, sh, cw, sw = irfft2_matrices(5, 6)
+        >>> zr, zi = ch @ x.real - sh @ x.imag, sh @ x.real + ch @ x.imag
+        >>> bool(np.allclose(zr @ cw - zi @ sw, np.fft.irfft2(x, (5, 6))))
+        True
+    """
+    ky = np.arange(h)
+    angle_h = 2 * np.pi * np.outer(ky, ky) / h  # [y, ky]
+    kx = np.arange(w // 2 + 1)
+    weight = np.where((kx == 0) | (2 * kx == w), 1.0, 2.0)[:, None]
+    angle_w = 2 * np.pi * np.outer(kx, np.arange(w)) / w  # [kx, x]
+    mats = (np.cos(angle_h) / h, np.sin(angle_h) / h)
+    mats += (weight * np.cos(angle_w) / w, weight * np.sin(angle_w) / w)
+    return tuple(m.astype(np.float32) for m in mats)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +168,7 @@ class ActivationMaximizer:
             raise ValueError(
                 f"activation_max layer {layer!r} names {len(hits)} layers: {[p for p, _ in hits]}"
             )
+        self.adapter = adapter("run activation maximization")
         self.model = model
         self.path, self._layer = hits[0]
         self.steps, self.jitter, self.seed = steps, jitter, seed
@@ -168,25 +195,32 @@ class ActivationMaximizer:
 
     def _unit_image(self, params):
         """Parameters -> image in unit range [k, H, W, C] (before scaling to ``value_range``)."""
-        tf = tensorflow()
+        import keras
+
+        ops = keras.ops
         if self.parametrization == "fourier":
             h, w, _ = self.input_shape
-            scale = tf.constant(self._spectrum_scale())
-            spectrum = tf.complex(params[..., 0] * scale, params[..., 1] * scale)
-            spatial = tf.signal.irfft2d(spectrum, fft_length=[h, w]) / 4.0
-            return tf.sigmoid(tf.transpose(spatial, (0, 2, 3, 1)))
-        return tf.sigmoid(params)
+            scale = ops.convert_to_tensor(self._spectrum_scale())
+            ch, sh, cw, sw = (ops.convert_to_tensor(m) for m in irfft2_matrices(h, w))
+            real, imag = params[..., 0] * scale, params[..., 1] * scale  # [k, c, h, w // 2 + 1]
+            zr = ops.einsum("yv,kcvu->kcyu", ch, real) - ops.einsum("yv,kcvu->kcyu", sh, imag)
+            zi = ops.einsum("yv,kcvu->kcyu", sh, real) + ops.einsum("yv,kcvu->kcyu", ch, imag)
+            spatial = (ops.matmul(zr, cw) - ops.matmul(zi, sw)) / 4.0  # [k, c, h, w]
+            return ops.sigmoid(ops.transpose(spatial, (0, 2, 3, 1)))
+        return ops.sigmoid(params)
 
     def _activation(self, image, channels):
         """The objective per image: the chosen channel's mean (or centre) activation."""
-        from fmlogger.capture.hooks import first_output
+        import keras
 
-        tf = tensorflow()
-        with first_output(self.path, self._layer) as seen:
+        from fmlogger.capture.hooks import tapped
+
+        ops = keras.ops
+        with tapped(self.path, self._layer) as seen:
             self.model(image, training=False)
         if not seen:
             raise ValueError(f"activation_max layer {self.path!r} was not called in the forward pass.")
-        acts = tf.cast(seen[0], tf.float32)
+        acts = ops.cast(seen[0], "float32")
         rank = len(acts.shape)
         if rank not in (2, 3, 4):
             raise ValueError(
@@ -194,81 +228,66 @@ class ActivationMaximizer:
             )
         channels_first = (getattr(self._layer, "data_format", None) or "channels_last") == "channels_first"
         if rank > 2 and not channels_first:
-            acts = tf.transpose(acts, (0, rank - 1) + tuple(range(1, rank - 1)))
-        flat = tf.reshape(acts, (tf.shape(acts)[0], tf.shape(acts)[1], -1))  # [k, channels, positions]
-        chosen = tf.gather(flat, channels, axis=1, batch_dims=1)  # [k, positions]
+            acts = ops.transpose(acts, (0, rank - 1) + tuple(range(1, rank - 1)))
+        total = int(acts.shape[1])
+        flat = ops.reshape(acts, (-1, total, int(np.prod(acts.shape[2:]))))  # [k, channels, positions]
+        chosen = ops.sum(flat * ops.one_hot(channels, total, dtype="float32")[:, :, None], axis=1)
         if self.objective == "center" and rank == 4:
             h, w = acts.shape[2], acts.shape[3]
             return chosen[:, (h // 2) * w + w // 2]
-        return tf.reduce_mean(chosen, axis=1)
+        return ops.mean(chosen, axis=1)
 
-    # ----- the traced step -------------------------------------------------------------------
+    # ----- the compiled steps ----------------------------------------------------------------
     def _build(self) -> None:
-        tf = tensorflow()
+        import keras
+
+        ops = keras.ops
         lo, hi = self.value_range
         lr, b1, b2, eps = self.learning_rate, 0.9, 0.999, 1e-8
 
-        def losses(params, channels, shift):
+        def total(params, channels, shift):
             unit = self._unit_image(params)
             image = lo + (hi - lo) * unit
             if self.jitter:
-                image = tf.roll(image, shift=shift, axis=[1, 2])
+                image = ops.roll(ops.roll(image, shift[0], axis=1), shift[1], axis=2)
             act = self._activation(image, channels)
-            tv = tf.reduce_mean(tf.abs(unit[:, 1:] - unit[:, :-1]), axis=(1, 2, 3)) + tf.reduce_mean(
-                tf.abs(unit[:, :, 1:] - unit[:, :, :-1]), axis=(1, 2, 3)
+            tv = ops.mean(ops.abs(unit[:, 1:] - unit[:, :-1]), axis=(1, 2, 3)) + ops.mean(
+                ops.abs(unit[:, :, 1:] - unit[:, :, :-1]), axis=(1, 2, 3)
             )
-            l2 = tf.reduce_mean(tf.square(unit - 0.5), axis=(1, 2, 3))
-            return act, -act + self.tv * tv + self.l2 * l2
+            l2 = ops.mean(ops.square(unit - 0.5), axis=(1, 2, 3))
+            return ops.sum(-act + self.tv * tv + self.l2 * l2), act
 
-        def one_step(params, m, v, t, channels, shift):
-            with tf.GradientTape() as tape:
-                tape.watch(params)
-                act, loss = losses(params, channels, shift)
-                total = tf.reduce_sum(loss)
-            g = tape.gradient(total, params)
-            m = b1 * m + (1 - b1) * g
-            v = b2 * v + (1 - b2) * tf.square(g)
-            m_hat = m / (1 - tf.pow(b1, t))
-            v_hat = v / (1 - tf.pow(b2, t))
-            return params - lr * m_hat / (tf.sqrt(v_hat) + eps), m, v, act
+        grad = self.adapter.value_and_grad(total, (0,))
 
         def steps(params, m, v, t0, channels, shifts):
-            """``len(shifts)`` Adam steps in one graph loop (no Python round trip per step)."""
-            self.trace_count += 1
-            n = tf.shape(shifts)[0]
-            history = tf.TensorArray(tf.float32, size=n, element_shape=tf.TensorShape([None]))
+            """``len(shifts)`` Adam steps in one compiled loop (no Python round trip per step)."""
 
-            def body(i, params, m, v, history):
-                params, m, v, act = one_step(
-                    params, m, v, t0 + tf.cast(i, tf.float32) + 1.0, channels, shifts[i]
-                )
-                return i + 1, params, m, v, history.write(i, act)
+            def body(carry, shift):
+                params, m, v, t = carry
+                t = t + 1.0
+                (g,), act = grad(params, channels, shift)
+                m = b1 * m + (1 - b1) * g
+                v = b2 * v + (1 - b2) * ops.square(g)
+                m_hat = m / (1 - ops.power(b1, t))
+                v_hat = v / (1 - ops.power(b2, t))
+                return (params - lr * m_hat / (ops.sqrt(v_hat) + eps), m, v, t), act
 
-            _, params, m, v, history = tf.while_loop(
-                lambda i, *_: i < n, body, (tf.constant(0), params, m, v, history)
-            )
-            return params, m, v, history.stack()
+            (params, m, v, _), history = self.adapter.scan(body, (params, m, v, t0), shifts)
+            return params, m, v, history
 
         def evaluate(params, channels):
-            self.trace_count += 1
             unit = self._unit_image(params)
             return lo + (hi - lo) * unit, self._activation(lo + (hi - lo) * unit, channels)
 
-        p_spec = tf.TensorSpec((None,) + self._param_shape(1)[1:], tf.float32)
-        c_spec = tf.TensorSpec((None,), tf.int32)
-        self._steps = tf.function(
-            steps,
-            input_signature=[
-                p_spec,
-                p_spec,
-                p_spec,
-                tf.TensorSpec((), tf.float32),
-                c_spec,
-                tf.TensorSpec((None, 2), tf.int32),
-            ],
-            autograph=False,
-        )
-        self._evaluate = tf.function(evaluate, input_signature=[p_spec, c_spec], autograph=False)
+        p = np.zeros(self._param_shape(1), np.float32)
+        c = np.zeros(1, np.int32)
+        on_trace = self._traced
+        example = (p, p, p, np.float32(0), c, np.zeros((1, 2), np.int32))
+        self._steps = self.adapter.compile(steps, self.model, example, on_trace=on_trace, grad=True)
+        self._evaluate = self.adapter.compile(evaluate, self.model, (p, c), on_trace=on_trace)
+
+    def _traced(self) -> None:
+        self.trace_count += 1
 
     @property
     def num_channels(self) -> int:
@@ -330,7 +349,7 @@ class ActivationMaximizer:
         for start in range(0, self.steps, chunk):
             stop = min(start + chunk, self.steps)
             params, m, v, acts = self._steps(params, m, v, np.float32(start), chosen, shifts[start:stop])
-            history.append(acts.numpy())
+            history.append(self.adapter.to_numpy(acts))
             if progress is not None:
                 progress(stop, self.steps)
         history = np.concatenate(history).astype(np.float32)
@@ -338,10 +357,10 @@ class ActivationMaximizer:
         return ActMaxResult(
             layer=self.path,
             channels=tuple(int(c) for c in chosen),
-            images=images.numpy().astype(np.float32),
+            images=self.adapter.to_numpy(images).astype(np.float32),
             history=history,
-            final=final.numpy().astype(np.float32),
-            initial=initial.numpy().astype(np.float32),
+            final=self.adapter.to_numpy(final).astype(np.float32),
+            initial=self.adapter.to_numpy(initial).astype(np.float32),
         )
 
 

@@ -5,8 +5,10 @@ their average gradient, kept where positive. The score is the one ``Saliency`` d
 (the target class's output; binary heads as described in ``fmlogger.explain.saliency``).
 
 Any layer is reached by path, also inside nested models (``"backbone/block3_conv"``): the
-layer's ``call`` is wrapped while the function is traced (``fmlogger.capture.hooks``). One
-``tf.function`` per layer, traced once for the input shape with the batch size left free.
+layer's ``call`` is wrapped while the function is traced (``fmlogger.capture.hooks``), and a
+zero is added to its output so that the gradient there is a gradient with respect to an
+argument (what ``jax.grad`` needs; the same code on every backend). One compiled function per
+layer, traced as ``Saliency``'s are.
 
 Example:
     >>> cam = gradcam(model, x, "backbone/conv3", target="predicted")   # doctest: +SKIP
@@ -20,8 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fmlogger._tf import tensorflow
-from fmlogger.capture.hooks import first_output, output_shapes
+from fmlogger.capture.backend import run_in_chunks
+from fmlogger.capture.hooks import output_shapes, tapped
 from fmlogger.capture.layers import iter_layers, select_layers
 from fmlogger.render.resize import resize_bilinear
 
@@ -29,13 +31,21 @@ from fmlogger.render.resize import resize_bilinear
 class GradCam:
     """The Grad-CAM methods of ``fmlogger.explain.saliency.Saliency`` (its base class).
 
-    ``Saliency`` provides the model, the input check, the targets and the differentiated score;
-    this class adds one traced Grad-CAM function per layer, kept between calls.
+    ``Saliency`` provides the model, the adapter, the input check, the targets and the
+    differentiated score; this class adds one compiled Grad-CAM function per layer, kept between
+    calls, and runs compiled functions over chunks of ``batch_size`` samples.
     """
 
     def __init__(self):
-        self._cams: dict[str, Callable] = {}
+        self._cams: dict[str, tuple[Callable, tuple]] = {}
         self._layers: dict[str, tuple[str, object]] = {}
+
+    def _traced(self) -> None:
+        self.trace_count += 1
+
+    def _run(self, fn, *arrays) -> list[np.ndarray]:
+        """``fn`` over chunks of ``batch_size`` rows of ``arrays`` (see ``run_in_chunks``)."""
+        return run_in_chunks(self.adapter, fn, arrays, self.batch_size)
 
     def _resolve_layer(self, layer: str) -> tuple[str, object]:
         """``(path, layer object)`` of one layer named by name or path (no pattern)."""
@@ -54,36 +64,44 @@ class GradCam:
             self._layers[layer] = hits[0]
         return self._layers[layer]
 
-    def _cam_function(self, layer: str):
+    def _cam_function(self, layer: str, x: np.ndarray) -> tuple[Callable, tuple]:
+        """The compiled ``(x, target, zeros) -> (cam, score)`` of ``layer`` and its output shape."""
         if layer not in self._cams:
-            tf = tensorflow()
-            path, obj = self._resolve_layer(layer)
-            data_format = getattr(obj, "data_format", None) or "channels_last"
+            import keras
 
-            def trace(x, target):
-                self.trace_count += 1
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    with first_output(path, obj, watch=tape.watch) as seen:
-                        score = self._score(self._outputs(x), target)
+            ops = keras.ops
+            path, obj = self._resolve_layer(layer)
+            shape = output_shapes(self.model, x[:1], [(path, obj)]).get(path)
+            if shape is None:
+                raise ValueError(f"gradcam layer {path!r} was not called in the forward pass.")
+            if len(shape) != 4:
+                raise ValueError(
+                    f"gradcam layer {path!r} must have a 4-D output [n, h, w, c]; it has shape {shape}."
+                )
+            channels_first = (getattr(obj, "data_format", None) or "channels_last") == "channels_first"
+
+            def total(x, target, zeros):
+                with tapped(path, obj, add=zeros) as seen:
+                    score = self._score(self._outputs(x), target)
                 if not seen:
                     raise ValueError(f"gradcam layer {path!r} was not called in the forward pass.")
-                acts = seen[0]
-                grads = tape.gradient(score, acts)
+                return ops.sum(score), (seen[0], score)
+
+            def trace(x, target, zeros):
+                (grads,), (acts, score) = self.adapter.value_and_grad(total, (2,))(x, target, zeros)
                 if grads is None:
                     raise ValueError(f"the model's output does not depend on gradcam layer {path!r}.")
-                acts, grads = tf.cast(acts, tf.float32), tf.cast(grads, tf.float32)
-                if len(acts.shape) != 4:
-                    raise ValueError(
-                        f"gradcam layer {path!r} must have a 4-D output [n, h, w, c]; "
-                        f"it has shape {tuple(acts.shape)}."
-                    )
-                if data_format == "channels_first":
-                    acts, grads = tf.transpose(acts, (0, 2, 3, 1)), tf.transpose(grads, (0, 2, 3, 1))
-                weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-                return tf.nn.relu(tf.reduce_sum(weights * acts, axis=-1)), score
+                acts, grads = ops.cast(acts, "float32"), ops.cast(grads, "float32")
+                if channels_first:
+                    acts, grads = ops.transpose(acts, (0, 2, 3, 1)), ops.transpose(grads, (0, 2, 3, 1))
+                weights = ops.mean(grads, axis=(1, 2), keepdims=True)
+                return ops.relu(ops.sum(weights * acts, axis=-1)), score
 
-            self._cams[layer] = tf.function(trace, input_signature=list(self._spec), autograph=False)
+            zeros = np.zeros((1,) + tuple(shape[1:]), np.float32)
+            fn = self.adapter.compile(
+                trace, self.model, self._example + (zeros,), on_trace=self._traced, grad=True
+            )
+            self._cams[layer] = (fn, tuple(shape[1:]))
         return self._cams[layer]
 
     def gradcam(self, x, layer: str, target="predicted", *, labels=None, upsample: bool = True) -> np.ndarray:
@@ -101,8 +119,8 @@ class GradCam:
         """
         x = self._checked(x)
         classes = self.targets(x, target, labels)
-        fn = self._cam_function(layer)
-        cam = np.concatenate([fn(x[a:b], classes[a:b])[0].numpy() for a, b in self._chunks(len(x))])
+        fn, shape = self._cam_function(layer, x)
+        cam = self._run(fn, x, classes, np.zeros((len(x),) + shape, np.float32))[0]
         return resize_bilinear(cam, x.shape[1:3]) if upsample else cam
 
 

@@ -1,9 +1,12 @@
 """Which input pixels drive a decision: vanilla gradients, SmoothGrad, Integrated Gradients.
 
-All functions take and return numpy arrays. Gradients are computed in one traced ``tf.function``
-per model (Grad-CAM, in ``fmlogger.explain.gradcam``, one per layer), traced once for the input's
-shape with the batch size left free, and run over chunks of ``batch_size`` samples, so memory
-stays bounded however many noise samples or integration steps are asked for.
+All functions take and return numpy arrays, on every Keras backend. Gradients are computed by one
+compiled function per model (Grad-CAM, in ``fmlogger.explain.gradcam``, one per layer) through
+the backend's own gradients (``tf.GradientTape``, ``jax.grad``, ``torch.autograd``; see
+``fmlogger.capture.backend``), run over chunks of ``batch_size`` samples, so memory stays
+bounded however many noise samples or integration steps are asked for. TensorFlow traces once
+with the batch size free; JAX traces once per chunk size, and chunks are padded to a power of
+two (at most ``1 + log2(batch_size)`` traces); PyTorch runs eagerly.
 
 The score that is differentiated is the model's output for a target class, one per sample:
 ``target="predicted"`` (the model's own choice), ``"label"`` (``labels=`` given; one-hot labels
@@ -26,17 +29,22 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import numpy as np
 
 from fmlogger._arrays import to_numpy
 from fmlogger._checks import check_int
-from fmlogger._tf import tensorflow
+from fmlogger.capture.backend import adapter
 from fmlogger.capture.hooks import first_tensor
 from fmlogger.explain.gradcam import GradCam
 
 TARGETS = ("predicted", "label")
+_NO_FLOW = (
+    "no gradient flows from the output of model '{name}' to its input{why} (is there a "
+    "non-differentiable op such as round, argmax or an integer cast on the way?)"
+)
 BINARY_OUTPUTS = ("probability", "logit")
 
 
@@ -63,7 +71,7 @@ def _label_classes(labels, n: int, binary: bool) -> np.ndarray:
 
 
 class Saliency(GradCam):
-    """Saliency maps and Grad-CAM (``GradCam``) of one model; keeps its traced functions between calls.
+    """Saliency maps and Grad-CAM (``GradCam``) of one model; keeps its compiled functions between calls.
 
     Args:
         model: a single-input Keras model (Functional, Sequential or subclassed).
@@ -84,6 +92,7 @@ class Saliency(GradCam):
                 f"Received: binary_output={binary_output!r}"
             )
         super().__init__()
+        self.adapter = adapter("compute saliency or Grad-CAM")
         self.model = model
         self.batch_size = batch_size
         self._binary_output = binary_output
@@ -127,8 +136,8 @@ class Saliency(GradCam):
             raise ValueError(f"x must be a batch [n, ...] with n >= 1. Received shape {x.shape}")
         return x.astype(np.float32, copy=False)
 
-    def _signature(self, x: np.ndarray):
-        tf = tensorflow()
+    def _prepare(self, x: np.ndarray) -> None:
+        """Compiles the functions for ``x``'s sample shape on first use; checks it later."""
         shape = tuple(x.shape[1:])
         if self._input_shape is None:
             self._input_shape = shape
@@ -138,59 +147,64 @@ class Saliency(GradCam):
                 f"x has sample shape {shape}, but this Saliency was set up for {self._input_shape}. "
                 "Use one Saliency per input shape."
             )
-        return tf.TensorSpec((None,) + shape, tf.float32)
 
     def _build(self, x: np.ndarray) -> None:
-        tf = tensorflow()
-        out = first_tensor(self.model(x[:1], training=False))
+        with self.adapter.eager():
+            out = first_tensor(self.model(x[:1], training=False))
         shape = tuple(out.shape)
         self.num_classes = 1 if len(shape) == 1 else int(np.prod(shape[1:]))
-        spec = tf.TensorSpec((None,) + tuple(x.shape[1:]), tf.float32)
-        target_spec = tf.TensorSpec((None,), tf.int32)
-        self._forward = tf.function(self._trace_forward, input_signature=[spec], autograph=False)
-        self._grads = tf.function(self._trace_grads, input_signature=[spec, target_spec], autograph=False)
-        self._spec = (spec, target_spec)
+        self._example = (x[:1], np.zeros(1, np.int32))
+        # Partials, not bound methods: TensorFlow counts traces per code object (see Capture).
+        self._forward = self.adapter.compile(
+            functools.partial(Saliency._outputs, self), self.model, self._example[:1], on_trace=self._traced
+        )
+        self._grads = self.adapter.compile(
+            functools.partial(Saliency._input_grads, self), self.model, self._example,
+            on_trace=self._traced, grad=True,
+        )
 
     def _outputs(self, x):
-        tf = tensorflow()
-        out = tf.cast(first_tensor(self.model(x, training=False)), tf.float32)
-        return tf.reshape(out, (tf.shape(out)[0], -1))
+        import keras
+
+        out = keras.ops.cast(first_tensor(self.model(x, training=False)), "float32")
+        return keras.ops.reshape(out, (-1, self.num_classes))
 
     def _score(self, out, target):
         """The differentiated score per sample: the target class's output (binary: see module doc)."""
-        tf = tensorflow()
+        import keras
+
         if self.num_classes == 1:
             z = out[:, 0]
             negative = (1.0 - z) if self.binary_output == "probability" else -z
-            return tf.where(tf.equal(target, 1), z, negative)
-        return tf.gather(out, target, axis=1, batch_dims=1)
+            return keras.ops.where(keras.ops.equal(target, 1), z, negative)
+        return keras.ops.sum(out * keras.ops.one_hot(target, self.num_classes, dtype="float32"), axis=1)
 
-    def _trace_forward(self, x):
-        self.trace_count += 1
-        return self._outputs(x)
+    def _total_score(self, x, target):
+        import keras
 
-    def _trace_grads(self, x, target):
-        tf = tensorflow()
-        self.trace_count += 1
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = self._score(self._outputs(x), target)
-        grads = tape.gradient(score, x)
-        if grads is None:
-            raise ValueError(
-                f"no gradient flows from the output of model '{self.model.name}' to its input (is there a "
-                "non-differentiable op such as round, argmax or an integer cast on the way?)"
-            )
+        score = self._score(self._outputs(x), target)
+        return keras.ops.sum(score), score
+
+    def _input_grads(self, x, target):
+        (grads,), score = self.adapter.value_and_grad(self._total_score, (0,))(x, target)
+        if grads is None:  # TensorFlow and PyTorch: the input is not connected
+            raise ValueError(_NO_FLOW.format(name=self.model.name, why=""))
         return grads, score
+
+    def _flowing(self, grads: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``grads``, or an error when they are zero everywhere for inputs that vary (JAX and
+        PyTorch differentiate round, argmax and casts as 0 where TensorFlow finds no gradient)."""
+        if not np.any(grads) and np.ptp(x) > 0:
+            why = ": the gradient is zero for every sample"
+            raise ValueError(_NO_FLOW.format(name=self.model.name, why=why))
+        return grads
 
     # ----- targets -------------------------------------------------------------------------
     def predict(self, x) -> np.ndarray:
         """The model's outputs ``[n, classes]`` (first output, flattened) as float32."""
         x = self._checked(x)
-        self._signature(x)
-        return np.concatenate(
-            [self._forward(x[i : i + self.batch_size]).numpy() for i in range(0, len(x), self.batch_size)]
-        )
+        self._prepare(x)
+        return self._run(self._forward, x)[0]
 
     def predicted_classes(self, outputs: np.ndarray) -> np.ndarray:
         """Argmax, or for a binary head ``p >= 0.5`` (probability) / ``z >= 0`` (logit)."""
@@ -207,7 +221,7 @@ class Saliency(GradCam):
                 or a sequence whose length is not ``n``.
         """
         x = self._checked(x)
-        self._signature(x)
+        self._prepare(x)
         n = len(x)
         if isinstance(target, str):
             if target == "predicted":
@@ -249,13 +263,13 @@ class Saliency(GradCam):
         """The differentiated score ``f(x)`` per sample (float32 ``[n]``), e.g. to check IG."""
         x = self._checked(x)
         classes = self.targets(x, target, labels)
-        return np.concatenate([self._grads(x[a:b], classes[a:b])[1].numpy() for a, b in self._chunks(len(x))])
+        return self._run(self._grads, x, classes)[1]
 
     def vanilla(self, x, target="predicted", *, labels=None) -> np.ndarray:
         """Gradient of the target score with respect to the input, same shape as ``x`` (float32)."""
         x = self._checked(x)
         classes = self.targets(x, target, labels)
-        return np.concatenate([self._grads(x[a:b], classes[a:b])[0].numpy() for a, b in self._chunks(len(x))])
+        return self._flowing(self._run(self._grads, x, classes)[0], x)
 
     def _averaged(self, x, classes, repeats: int, make, weights) -> np.ndarray:
         """``sum_k weights[k] * grad(make(sample_idx, k_idx))`` per sample, over chunks of the
@@ -266,7 +280,7 @@ class Saliency(GradCam):
         for a, b in self._chunks(flat):
             index = np.arange(a, b)
             sample, k = index // repeats, index % repeats
-            grads = self._grads(make(sample, k).astype(np.float32), classes[sample])[0].numpy()
+            grads = self._run(self._grads, make(sample, k).astype(np.float32), classes[sample])[0]
             weighted = grads.astype(np.float64) * weights[k].reshape((-1,) + (1,) * (x.ndim - 1))
             starts = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])
             total[sample[starts]] += np.add.reduceat(weighted, starts, axis=0)
@@ -294,7 +308,7 @@ class Saliency(GradCam):
             eps = rng.standard_normal((len(sample),) + x.shape[1:], dtype=np.float32)
             return x[sample] + eps * sigma[sample].reshape((-1,) + (1,) * (x.ndim - 1))
 
-        return self._averaged(x, classes, samples, make, np.full(samples, 1.0 / samples))
+        return self._flowing(self._averaged(x, classes, samples, make, np.full(samples, 1.0 / samples)), x)
 
     def integrated_gradients(
         self, x, target="predicted", *, labels=None, baseline=0.0, steps: int = 32
@@ -326,7 +340,7 @@ class Saliency(GradCam):
         def make(sample, k):
             return base[sample] + alphas[k].reshape((-1,) + (1,) * (x.ndim - 1)) * diff[sample]
 
-        mean_grad = self._averaged(x, classes, steps + 1, make, weights)
+        mean_grad = self._flowing(self._averaged(x, classes, steps + 1, make, weights), x)
         return (diff * mean_grad).astype(np.float32)
 
 

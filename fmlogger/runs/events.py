@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from fmlogger import tags
-from fmlogger.runs.crc32c import masked_crc32c
+from fmlogger._crc32c import masked_crc32c
 from fmlogger.runs.png_decode import decode_png
 
 __all__ = [

@@ -17,6 +17,13 @@ points ``checkpoint`` at it: a running TensorBoard lists the new entries without
 page itself needs a reload). All paths in the config are relative and inside the run folder,
 which TensorBoard 2.21 requires.
 
+Without TensorFlow (JAX and PyTorch processes: TensorFlow not imported), tensors go to
+``<run>/projector/tensor-<step>-<i>.tsv`` files named by ``tensor_path`` entries of the config
+(with ``tensor_shape``), which TensorBoard's Projector reads with no TensorFlow either. The
+difference: a running TensorBoard reads such entries when it starts, so entries added later
+appear only after TensorBoard is restarted (the checkpoint bundles above appear live). Entries
+of both kinds may share a run folder.
+
 Example:
     >>> writer = ProjectorWriter("runs/exp1/feature_maps")                  # doctest: +SKIP
     >>> writer.write_sprite(x_embed)                                       # doctest: +SKIP
@@ -26,8 +33,10 @@ Example:
 from __future__ import annotations
 
 import glob
+import io
 import os
 import shutil
+import sys
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -57,6 +66,11 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 def _bundle_files(prefix: str) -> list[str]:
     return sorted(glob.glob(glob.escape(prefix) + ".index") + glob.glob(glob.escape(prefix) + ".data-*"))
+
+
+def _tensorflow_loaded() -> bool:
+    """Checkpoint bundles need TensorFlow; it is used only when this process already imported it."""
+    return "tensorflow" in sys.modules
 
 
 def tensor_name(layer: str, step: int, unit: str = "epoch") -> str:
@@ -113,23 +127,30 @@ class ProjectorWriter:
         from google.protobuf import text_format
         from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
-        prefix = self.latest_bundle()
-        if prefix is None or not os.path.exists(self.config_path):
+        if not os.path.exists(self.config_path):
             return
-        from fmlogger._tf import tensorflow
-
+        prefix = self.latest_bundle() if _tensorflow_loaded() else None
         try:
-            names = set(tensorflow().train.load_checkpoint(prefix).get_variable_to_shape_map())
+            names = set()
+            if prefix is not None:
+                from fmlogger._tf import tensorflow
+
+                names = set(tensorflow().train.load_checkpoint(prefix).get_variable_to_shape_map())
             config = ProjectorConfig()
             with open(self.config_path, encoding="utf-8") as f:
                 text_format.Parse(f.read(), config)
         except Exception:  # noqa: BLE001 - unreadable leftovers are replaced, not fatal
             return
         for embedding in config.embeddings:
-            if embedding.tensor_name in names:
+            path = embedding.tensor_path
+            if path and not os.path.exists(os.path.join(self.run_dir, path)):
+                continue
+            if path or embedding.tensor_name in names:
                 self._entries[embedding.tensor_name] = {
                     "metadata_path": embedding.metadata_path,
                     "sprite": (embedding.sprite.image_path, tuple(embedding.sprite.single_image_dim)),
+                    "tensor_path": path,
+                    "shape": tuple(embedding.tensor_shape),
                 }
 
     def write_sprite(self, images: np.ndarray, *, data_format: str = "channels_last") -> bool:
@@ -163,6 +184,9 @@ class ProjectorWriter:
         for name, entry in self._entries.items():
             embedding = config.embeddings.add()
             embedding.tensor_name = name
+            if entry.get("tensor_path"):
+                embedding.tensor_path = entry["tensor_path"]
+                embedding.tensor_shape.extend(entry["shape"])
             if entry["metadata_path"]:
                 embedding.metadata_path = entry["metadata_path"]
             if entry["sprite"] and entry["sprite"][0]:
@@ -179,7 +203,8 @@ class ProjectorWriter:
         """Adds one step: a ``[N, D]`` tensor per layer, sharing one metadata table.
 
         Order of writes: metadata and config first, then the new bundle, then ``checkpoint``
-        (a running TensorBoard re-reads the config when that changes).
+        (a running TensorBoard re-reads the config when that changes). Without TensorFlow: the
+        TSV tensor files first, then the config.
 
         Args:
             step: the step (epoch) in the entry names.
@@ -189,22 +214,31 @@ class ProjectorWriter:
         Returns:
             The entry names written, e.g. ``["conv3 @ epoch 5"]``.
         """
-        from fmlogger._tf import tensorflow
-
-        tf = tensorflow()
         if not self._loaded:
             self._load_existing()
         os.makedirs(self.asset_dir, exist_ok=True)
         metadata_path = self._metadata_path(metadata)
         arrays = {}
-        for layer, tensor in tensors.items():
+        for index, (layer, tensor) in enumerate(tensors.items()):
             array = np.ascontiguousarray(tensor, dtype=np.float32)
             if array.ndim != 2 or array.shape[0] > MAX_POINTS:
                 raise ValueError(f"embedding of '{layer}' must be [N <= {MAX_POINTS}, D]. Received shape {array.shape}")
             name = tensor_name(layer, step, self.unit)
             arrays[name] = array
-            self._entries[name] = {"metadata_path": metadata_path, "sprite": self.sprite}
+            entry = {"metadata_path": metadata_path, "sprite": self.sprite}
+            if not _tensorflow_loaded():
+                path = f"{tags.PROJECTOR_SUBDIR}/tensor-{step}-{index}.tsv"
+                entry.update(tensor_path=path, shape=array.shape)
+                text = io.BytesIO()
+                np.savetxt(text, array, fmt="%.7g", delimiter="\t")
+                write_atomic(os.path.join(self.run_dir, entry["tensor_path"]), text.getvalue())
+            self._entries[name] = entry
         self._write_config()
+        if not _tensorflow_loaded():
+            return list(arrays)
+        from fmlogger._tf import tensorflow
+
+        tf = tensorflow()
 
         previous = self.latest_bundle()
         number = self._next_number(step)

@@ -38,7 +38,7 @@ import threading
 import numpy as np
 
 from fmlogger import tags
-from fmlogger.sinks.files import read_bytes, write_atomic
+from fmlogger._paths import read_bytes, write_atomic
 from fmlogger.sinks.timeline_rows import RowsFile, TimelineRows, load_rows
 
 log = logging.getLogger("fmlogger")

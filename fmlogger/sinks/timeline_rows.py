@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from fmlogger import tags
-from fmlogger.sinks.files import read_bytes, write_atomic
+from fmlogger._paths import read_bytes, write_atomic
 
 log = logging.getLogger("fmlogger")
 
