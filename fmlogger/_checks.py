@@ -9,6 +9,10 @@ Example:
     Traceback (most recent call last):
     ...
     ValueError: colormap must be one of ('gray', 'viridis'). Received: colormap='jet'
+    >>> check_folder_name("run_name", "../up")
+    Traceback (most recent call last):
+    ...
+    ValueError: run_name must be one folder name (not empty, '.' or '..'; no '/', backslash or NUL). Received: run_name='../up'
 """
 
 from __future__ import annotations
@@ -31,3 +35,17 @@ def check_int(name: str, value, minimum: int, allow_none: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         extra = " or None" if allow_none else ""
         raise ValueError(f"{name} must be an integer >= {minimum}{extra}. Received: {name}={value!r}")
+
+
+def check_folder_name(name: str, value) -> None:
+    """Raises ``ValueError`` unless ``value`` is a single folder name: a non-empty string that is not
+    ``.`` or ``..`` and holds no ``/``, ``\\`` or NUL (so it cannot leave the folder it is joined to)."""
+    bad = (
+        not isinstance(value, str) or value.strip() in ("", ".", "..")
+        or any(ch in value for ch in ("/", "\\", "\0"))
+    )
+    if bad:
+        raise ValueError(
+            f"{name} must be one folder name (not empty, '.' or '..'; no '/', backslash or NUL). "
+            f"Received: {name}={value!r}"
+        )

@@ -21,6 +21,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 
+from fmlogger._checks import check_folder_name
 from fmlogger.sinks.base import Failure, Output, ProjectorEntry, Sink
 from fmlogger.sinks.events import SummaryWriter
 
@@ -55,10 +56,12 @@ class EventSink(Sink):
         run_name: the run sub-folder.
 
     Raises:
-        ValueError, PermissionError: when ``log_dir`` cannot be created or written.
+        ValueError, PermissionError: when ``log_dir`` cannot be created or written, or
+            ``run_name`` is not one folder name (``..``, a separator, an absolute path, NUL, empty).
     """
 
     def __init__(self, log_dir, run_name: str):
+        check_folder_name("run_name", run_name)
         self.log_dir = check_log_dir(log_dir)
         self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
         self._projector = None
