@@ -17,9 +17,8 @@ import os
 
 import keras
 
-from fmlogger.capture.probe import as_probe
 from fmlogger._checks import check_int
-from fmlogger.logger import FeatureMapLogger
+from fmlogger.logger import FeatureMapLogger, make_probe
 
 log = logging.getLogger("fmlogger")
 
@@ -90,7 +89,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         check_int("every_n_batches", every_n_batches, 1, allow_none=True)
         check_int("embeddings_every_n_epochs", embeddings_every_n_epochs, 1)
         self.logger = FeatureMapLogger(log_dir, layers, max_samples=max_samples, **logger_options)
-        self.probe = as_probe(probe, max_samples, seed=probe_seed)
+        self.probe = make_probe("probe", probe, max_samples, seed=probe_seed)
         self.logger.record_probe(self.probe, source=self.probe.x)
         self.every_n_epochs = every_n_epochs
         self.every_n_batches = every_n_batches

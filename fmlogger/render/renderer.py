@@ -31,6 +31,10 @@ from fmlogger.render.normalize import _AXES, NORMALIZE_MODES, normalize, to_uint
 CHANNEL_ORDERS = ("index", "top_k")
 DATA_FORMATS = ("channels_last", "channels_first")
 NONFINITE_CODE = 256
+MAX_MIN_TILE_SIZE = 512
+"""``min_tile_size`` bound: 64 tiles of 512 px are a 4k x 4k grid, 50 MB per sample in colour."""
+MAX_PADDING = 64
+"""``padding`` bound: wider gaps only dilute the tiles, and unbounded ones allocate without limit."""
 
 
 class UnsupportedOutput(ValueError):
@@ -52,8 +56,8 @@ class RenderSettings:
             activation on the probe at the first logged step, then kept).
         cols: grid columns, or None for a near-square grid.
         min_tile_size: small maps are upscaled (nearest neighbour, integer factor) to at least
-            this many pixels on their longer side.
-        padding: pixels between tiles and around the grid.
+            this many pixels on their longer side; at most ``MAX_MIN_TILE_SIZE`` (512).
+        padding: pixels between tiles and around the grid; at most ``MAX_PADDING`` (64).
         data_format: layout of 3-D/4-D outputs given as arrays; model layers report their own.
         max_tile_size: larger maps are averaged over integer blocks until their longer side is at
             most this (at 64: 128x128 -> 64x64, 224x224 -> 56x56), or None to keep every pixel.
@@ -82,7 +86,15 @@ class RenderSettings:
         check_int("min_tile_size", self.min_tile_size, 1)
         check_int("padding", self.padding, 0)
         check_int("max_tile_size", self.max_tile_size, 1, allow_none=True)
-        if self.clip_percentile is not None and not (0 <= self.clip_percentile < 50):
+        for name, limit in (("min_tile_size", MAX_MIN_TILE_SIZE), ("padding", MAX_PADDING)):
+            if getattr(self, name) > limit:
+                raise ValueError(
+                    f"{name} must be at most {limit}: a grid of 64 tiles would need gigabytes per step. "
+                    f"Received: {name}={getattr(self, name)!r}"
+                )
+        clip = self.clip_percentile
+        number = isinstance(clip, (int, float, np.integer, np.floating)) and not isinstance(clip, bool)
+        if clip is not None and not (number and 0 <= clip < 50):
             raise ValueError(
                 "clip_percentile must be a number in [0, 50) or None. "
                 f"Received: clip_percentile={self.clip_percentile!r}"
