@@ -162,7 +162,8 @@ def _check_label_count(data) -> None:
     labels = np.shape(data[1])[0] if np.ndim(data[1]) else 0
     if samples and labels not in samples:
         raise ValueError(
-            f"data=(x, y) must hold one label per sample. Received {samples.pop()} samples and {labels} labels."
+            "data=(x, y) must hold one label per sample. "
+            f"Received {samples.pop()} samples and {labels} labels."
         )
 
 

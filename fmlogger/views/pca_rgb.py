@@ -53,7 +53,7 @@ class PCARGBView(View):
         self.renderer = PCARGBRenderer(min_size=source.settings.min_tile_size)
 
     def prepare(self, model, x) -> None:
-        """Checks, once the feature-map view has resolved its layers, that every wanted path is one of them."""
+        """Checks, once the feature-map view has resolved its layers, that it logs every wanted path."""
         capture = self.source.capture
         if self.wanted is None or capture is None:
             return
