@@ -87,3 +87,9 @@ def check_numeric(name: str, arrays) -> None:
                 f"{name} must hold numbers (bool, int or float arrays). "
                 f"Received an array of dtype {np.asarray(array).dtype} (shape {np.shape(array)})."
             )
+
+
+def check_at_most(name: str, value, limit, why: str) -> None:
+    """Raises ``ValueError`` saying ``why`` when ``value`` is above ``limit``."""
+    if value > limit:
+        raise ValueError(f"{name} must be at most {limit}: {why}. Received: {name}={value!r}")
