@@ -43,7 +43,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
 
     Steps: 0 is the untrained model (logged when training starts from epoch 0), ``k`` is the
     model after ``k`` epochs, so ``fit(initial_epoch=k)`` continues the numbering. The last
-    epoch is always logged. With ``every_n_batches``, steps count training batches instead.
+    epoch is always logged. With ``every_n_batches``, steps count training batches instead, and
+    the last batch is always logged (13 batches, n=5: steps 0, 5, 10, 13).
     Only the chief writes under ``tf.distribute``.
 
     Args:
@@ -53,7 +54,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
         layers: names, paths, glob patterns or layer classes (see ``FeatureMapLogger``); None
             picks every layer with a 4-D output.
         every_n_epochs: log after every n-th epoch.
-        every_n_batches: if set, log every n training batches instead (steps count batches).
+        every_n_batches: if set, log every n training batches instead (steps count batches), and
+            after the last one.
         max_samples: probe samples kept (and images per layer and step).
         probe_seed: when ``probe`` holds more than ``max_samples`` samples, draw them with this
             seed (None: take the first ones). Recorded with the probe's fingerprint in the run.
@@ -164,4 +166,6 @@ class FeatureMapCallback(keras.callbacks.Callback):
             self._log(step)
 
     def on_train_end(self, logs=None):
+        if self.every_n_batches and self._batch_step not in self._logged_steps:
+            self._log(self._batch_step)  # the trained model, whether or not n divides the batch count
         self.logger.close()
