@@ -57,7 +57,8 @@ class RenderSettings:
         cols: grid columns, or None for a near-square grid.
         min_tile_size: small maps are upscaled (nearest neighbour, integer factor) to at least
             this many pixels on their longer side; at most ``MAX_MIN_TILE_SIZE`` (512).
-        padding: pixels between tiles and around the grid; at most ``MAX_PADDING`` (64).
+        padding: pixels between tiles and around the grid (``colormaps.pad_color``: mid-gray
+            under gray, apart from both ends of every map); at most ``MAX_PADDING`` (64).
         data_format: layout of 3-D/4-D outputs given as arrays; model layers report their own.
         max_tile_size: larger maps are averaged over integer blocks until their longer side is at
             most this (at 64: 128x128 -> 64x64, 224x224 -> 56x56), or None to keep every pixel.
@@ -375,8 +376,7 @@ class Renderer:
         codes, mask = quantized(maps, s.normalize, clip_percentile=s.clip_percentile, fixed_range=fixed)
         pixels, pad = colorize_codes(codes, mask, s.colormap)
         images = tiling.tile(pixels, scale=scale, cols=s.cols, padding=s.padding, pad_code=pad)
-        if images.ndim == 3:
-            images = images[..., None]
+        images = images[..., None] if images.ndim == 3 else images
         return Frame(
             images=images,
             stats=stats,
