@@ -44,7 +44,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
     Steps: 0 is the untrained model (logged when training starts from epoch 0), ``k`` is the
     model after ``k`` epochs, so ``fit(initial_epoch=k)`` continues the numbering. The last
     epoch is always logged. With ``every_n_batches``, steps count training batches instead, and
-    the last batch is always logged (13 batches, n=5: steps 0, 5, 10, 13).
+    the last batch is always logged (13 batches, n=5: steps 0, 5, 10, 13). When
+    ``on_epoch_end`` returns, what the epoch logged is written and flushed (the background
+    writer is waited for), so a process killed then (kill -9, an out-of-memory kill) keeps it.
     Only the chief writes under ``tf.distribute``.
 
     Args:
@@ -164,6 +166,16 @@ class FeatureMapCallback(keras.callbacks.Callback):
             self._log_embeddings(step)
         if not self.every_n_batches and (step % self.every_n_epochs == 0 or last):
             self._log(step)
+        self._make_durable(epoch)
+
+    def _make_durable(self, epoch: int) -> None:
+        """Waits for the writer and flushes, so what this epoch logged survives a kill -9 right after."""
+        if not self._chief:
+            return
+        try:
+            self.logger.flush()
+        except Exception as err:  # noqa: BLE001 - the error policy decides
+            self.logger.errors.report(f"flushing after epoch {epoch + 1}", err)
 
     def on_train_end(self, logs=None):
         if self.every_n_batches and self._batch_step not in self._logged_steps:
