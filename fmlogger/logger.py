@@ -219,6 +219,10 @@ class FeatureMapLogger:
         return self.pipeline.write(batch)
 
     def _save_state(self, batch: Batch) -> None:
+        if self._claimed:  # the run folder exists now: other processes see this one writes it
+            from fmlogger.sinks.claims import mark
+
+            mark(self.run_dir)
         if self.sink.intact():  # else the run folder was removed: the next step re-creates it, then saves
             self.record.after_step(self.sink.writer, batch.step, self.timelines)
 

@@ -51,17 +51,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _mine() -> str:
+    return f"{PID_PREFIX}{socket.gethostname().replace('.', '_')}.{os.getpid()}"
+
+
+def mark(run_dir: str) -> None:
+    """Marks an existing local ``run_dir`` as written by this process (a ``PID_PREFIX<host>.<pid>``
+    file in it); nothing for a remote or missing folder, or when the mark cannot be written."""
+    if not is_remote(run_dir) and os.path.isdir(run_dir):
+        with contextlib.suppress(OSError):
+            open(os.path.join(run_dir, _mine()), "w").close()
+
+
 def other_processes(run_dir: str) -> list[int]:
-    """Marks ``run_dir`` as written by this process (a ``PID_PREFIX<host>.<pid>`` file in it) and
-    returns the live pids of other processes on this host that marked it; stale marks (a process
-    that ended, even by kill -9) are removed. Remote and unwritable folders give ``[]``."""
+    """``mark``s ``run_dir`` and returns the live pids of other processes on this host that marked
+    it; stale marks (a process that ended, even by kill -9) are removed. Remote and missing or
+    unreadable folders give ``[]``."""
     if is_remote(run_dir):
         return []
-    host = socket.gethostname().replace(".", "_")
-    mine = f"{PID_PREFIX}{host}.{os.getpid()}"
+    mark(run_dir)
+    host, mine = socket.gethostname().replace(".", "_"), _mine()
     try:
-        os.makedirs(run_dir, exist_ok=True)
-        open(os.path.join(run_dir, mine), "w").close()
         names = os.listdir(run_dir)
     except OSError:
         return []
@@ -108,6 +118,5 @@ def release(run_dir: str, owner) -> None:
     if owners is not None:
         owners.pop(owner, None)
     if not owners and not is_remote(run_dir):  # this process's last logger there: drop its mark
-        host = socket.gethostname().replace(".", "_")
         with contextlib.suppress(OSError):
-            os.remove(os.path.join(run_dir, f"{PID_PREFIX}{host}.{os.getpid()}"))
+            os.remove(os.path.join(run_dir, _mine()))
