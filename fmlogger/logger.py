@@ -68,7 +68,10 @@ class FeatureMapLogger:
         max_samples: images per layer and step (the first samples of the batch).
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
-        run_name: the run sub-folder under ``log_dir``.
+        run_name: the run sub-folder under ``log_dir``: one folder name (not empty, ``.`` or
+            ``..``; no ``/``, ``\\`` or NUL). While it writes there, a hidden
+            ``.fmlogger-writer.<host>.<pid>`` file marks the folder, so that another process
+            logging into it is warned about (``fmlogger.sinks.claims``).
         resume: continue the channel choice, ``fixed`` range and timelines saved in the run
             folder by an earlier logger; False starts afresh and overwrites them.
         background: render, encode and write each step on a worker thread, so ``log`` returns
@@ -90,7 +93,8 @@ class FeatureMapLogger:
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it), or a
-            flat keyword that contradicts its group; TypeError for an unknown keyword.
+            flat keyword that contradicts its group; TypeError for an unknown keyword, or a
+            ``log_dir`` that is bytes.
         PermissionError: when ``log_dir`` is not writable.
     """
 
