@@ -17,9 +17,8 @@ import os
 
 import keras
 
-from fmlogger.capture.probe import as_probe
 from fmlogger._checks import check_int
-from fmlogger.logger import FeatureMapLogger
+from fmlogger.logger import FeatureMapLogger, make_probe
 
 log = logging.getLogger("fmlogger")
 
@@ -44,7 +43,10 @@ class FeatureMapCallback(keras.callbacks.Callback):
 
     Steps: 0 is the untrained model (logged when training starts from epoch 0), ``k`` is the
     model after ``k`` epochs, so ``fit(initial_epoch=k)`` continues the numbering. The last
-    epoch is always logged. With ``every_n_batches``, steps count training batches instead.
+    epoch is always logged. With ``every_n_batches``, steps count training batches instead, and
+    the last batch is always logged (13 batches, n=5: steps 0, 5, 10, 13). When
+    ``on_epoch_end`` returns, what the epoch logged is written and flushed (the background
+    writer is waited for), so a process killed then (kill -9, an out-of-memory kill) keeps it.
     Only the chief writes under ``tf.distribute``.
 
     Args:
@@ -54,7 +56,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
         layers: names, paths, glob patterns or layer classes (see ``FeatureMapLogger``); None
             picks every layer with a 4-D output.
         every_n_epochs: log after every n-th epoch.
-        every_n_batches: if set, log every n training batches instead (steps count batches).
+        every_n_batches: if set, log every n training batches instead (steps count batches), and
+            after the last one.
         max_samples: probe samples kept (and images per layer and step).
         probe_seed: when ``probe`` holds more than ``max_samples`` samples, draw them with this
             seed (None: take the first ones). Recorded with the probe's fingerprint in the run.
@@ -90,7 +93,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         check_int("every_n_batches", every_n_batches, 1, allow_none=True)
         check_int("embeddings_every_n_epochs", embeddings_every_n_epochs, 1)
         self.logger = FeatureMapLogger(log_dir, layers, max_samples=max_samples, **logger_options)
-        self.probe = as_probe(probe, max_samples, seed=probe_seed)
+        self.probe = make_probe("probe", probe, max_samples, seed=probe_seed)
         self.logger.record_probe(self.probe, source=self.probe.x)
         self.every_n_epochs = every_n_epochs
         self.every_n_batches = every_n_batches
@@ -163,6 +166,18 @@ class FeatureMapCallback(keras.callbacks.Callback):
             self._log_embeddings(step)
         if not self.every_n_batches and (step % self.every_n_epochs == 0 or last):
             self._log(step)
+        self._make_durable(epoch)
+
+    def _make_durable(self, epoch: int) -> None:
+        """Waits for the writer and flushes, so what this epoch logged survives a kill -9 right after."""
+        if not self._chief:
+            return
+        try:
+            self.logger.flush()
+        except Exception as err:  # noqa: BLE001 - the error policy decides
+            self.logger.errors.report(f"flushing after epoch {epoch + 1}", err)
 
     def on_train_end(self, logs=None):
+        if self.every_n_batches and self._batch_step not in self._logged_steps:
+            self._log(self._batch_step)  # the trained model, whether or not n divides the batch count
         self.logger.close()

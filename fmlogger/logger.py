@@ -17,9 +17,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from fmlogger import tags
-from fmlogger.capture.probe import as_probe
+from fmlogger.capture.probe import as_probe, leaves
 from fmlogger.errors import ErrorPolicy
-from fmlogger._checks import check_int
+from fmlogger._checks import check_bool, check_int, check_not_iterator, check_numeric, check_probe_source
 from fmlogger.render.renderer import Frame, RenderSettings
 from fmlogger.sinks.event_sink import EventSink
 from fmlogger.sinks.state import RunRecord
@@ -32,7 +32,15 @@ from fmlogger.views.pca_rgb import PCARGBView, check_pca_rgb
 from fmlogger.views.pipeline import PendingFrames, Pipeline
 from fmlogger.views.timelines import TimelineView
 
-__all__ = ["FeatureMapLogger", "PendingFrames"]
+__all__ = ["FeatureMapLogger", "PendingFrames", "make_probe"]
+
+
+def make_probe(name: str, value, max_samples: int, *, seed: int | None = None):
+    """``as_probe(value)`` after checking it can be a batch of numbers; errors name ``name``."""
+    check_probe_source(name, value)
+    probe = as_probe(value, max_samples, seed=seed)
+    check_numeric(name, leaves(probe.x))
+    return probe
 
 
 class FeatureMapLogger:
@@ -60,7 +68,10 @@ class FeatureMapLogger:
         max_samples: images per layer and step (the first samples of the batch).
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
-        run_name: the run sub-folder under ``log_dir``.
+        run_name: the run sub-folder under ``log_dir``: one folder name (not empty, ``.`` or
+            ``..``; no ``/``, ``\\`` or NUL). While it writes there, a hidden
+            ``.fmlogger-writer.<host>.<pid>`` file marks the folder, so that another process
+            logging into it is warned about (``fmlogger.sinks.claims``).
         resume: continue the channel choice, ``fixed`` range and timelines saved in the run
             folder by an earlier logger; False starts afresh and overwrites them.
         background: render, encode and write each step on a worker thread, so ``log`` returns
@@ -82,7 +93,8 @@ class FeatureMapLogger:
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it), or a
-            flat keyword that contradicts its group; TypeError for an unknown keyword.
+            flat keyword that contradicts its group; TypeError for an unknown keyword, or a
+            ``log_dir`` that is bytes.
         PermissionError: when ``log_dir`` is not writable.
     """
 
@@ -96,14 +108,16 @@ class FeatureMapLogger:
         check_int("max_samples", max_samples, 1)
         check_int("max_pending_steps", max_pending_steps, 1)
         check_int("max_layers", max_layers, 1)
-        if not isinstance(background, bool):
-            raise ValueError(f"background must be True or False. Received: background={background!r}")
+        check_bool("background", background)
+        check_bool("resume", resume)
+        check_not_iterator("layers", layers)
         check_pca_rgb(pca_rgb)
         options = _options.resolve(
             render=render, timeline=timeline, embeddings=embeddings, explain=explain,
             explain_settings=explain_settings, shortcuts=shortcuts,
         )
         self.sink = EventSink(log_dir, run_name)
+        self._claimed: set[str] = set()
         from fmlogger.capture.layers import check_layer_specs
 
         others = saliency or gradcam or activation_max or options.embeddings
@@ -149,14 +163,22 @@ class FeatureMapLogger:
     def capture_for(self, model, inputs):
         """Prepares every view for ``model`` (layers resolved and checked, passes traced) once;
         returns the feature maps' ``Capture``."""
-        from fmlogger.sinks.claims import claim
-
         known = self.feature_maps.capture
         for view in self.pipeline.views + ([self.embeddings] if self.embeddings is not None else []):
             view.prepare(model, inputs)
         if self.feature_maps.capture is not known:
-            claim(self.run_dir, [tags.image_tag(p) for p in self.feature_maps.capture.paths], self)
+            self._claim(self.feature_maps.capture.paths)
         return self.feature_maps.capture
+
+    def _claim(self, names) -> None:
+        """Records the ``feature_maps/`` tags of ``names`` as this logger's (``sinks.claims``), warning
+        when another logger or process writes them too; once per new name."""
+        from fmlogger.sinks.claims import claim
+
+        new = {tags.image_tag(name) for name in names} - self._claimed
+        if new:
+            self._claimed |= new
+            claim(self.run_dir, sorted(self._claimed), self)
 
     def log(self, model, inputs, step: int, *, labels=None) -> dict[str, Frame]:
         """Captures ``model`` on ``inputs`` (a batch, list/dict for multi-input, or ``(x, y)``; its
@@ -167,8 +189,9 @@ class FeatureMapLogger:
             ``{layer path: Frame}`` of what was written (with ``background``, a ``PendingFrames``
             that waits for the worker when read).
         """
+        check_int("step", step, 0)
         self.pipeline.report_finished()
-        probe = as_probe(inputs, self.max_samples)
+        probe = make_probe("inputs", inputs, self.max_samples)
         self.record_probe(probe, source=inputs)
         self.capture_for(model, probe.x)
         labels = probe.y if labels is None else np.asarray(labels)[: self.max_samples]
@@ -189,15 +212,21 @@ class FeatureMapLogger:
             ``{name: Frame}`` of what was written (with ``background``, a ``PendingFrames``);
             the arrays are copied first: reusing them is safe.
         """
+        check_int("step", step, 0)
         self.pipeline.report_finished()
         host, failures = to_host(arrays, self.max_samples, copy=True)
         self.pipeline.report(failures)
+        self._claim(host)
         batch = Batch(step)
         fmt = data_format or self.settings.data_format
         batch.computed[self.feature_maps] = LayerArrays(host, {name: fmt for name in host})
         return self.pipeline.write(batch)
 
     def _save_state(self, batch: Batch) -> None:
+        if self._claimed:  # the run folder exists now: other processes see this one writes it
+            from fmlogger.sinks.claims import mark
+
+            mark(self.run_dir)
         if self.sink.intact():  # else the run folder was removed: the next step re-creates it, then saves
             self.record.after_step(self.sink.writer, batch.step, self.timelines)
 
@@ -241,6 +270,7 @@ class FeatureMapLogger:
         from fmlogger.sinks.claims import release
 
         release(self.run_dir, self)
+        self._claimed = set()
         self.pipeline.close()
 
     def __enter__(self):

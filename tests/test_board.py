@@ -94,6 +94,7 @@ def test_board_rejects_missing_logdir(tmp_path, capsys):
         ({"epochs": 50}, 5, None, 11),
         ({"epochs": 7}, 2, None, 5),  # 0, 2, 4, 6 and the last epoch 7
         ({"epochs": 2, "steps": 100}, 1, 10, 21),
+        ({"epochs": 1, "steps": 13}, 1, 5, 4),  # 0, 5, 10 and the last batch 13
     ],
 )
 def test_planned_steps(params, every_n_epochs, every_n_batches, expected):

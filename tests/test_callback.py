@@ -65,7 +65,15 @@ def test_initial_epoch_continues_the_steps(tmp_path):
 def test_every_n_batches_counts_batches(tmp_path):
     cb = FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"], every_n_batches=3)
     fit(tiny_cnn(), cb, epochs=2)  # 16 samples / batch 8 = 2 batches per epoch -> 4 batches
-    assert image_steps(read_run(tmp_path / "feature_maps"), "feature_maps/conv1") == [0, 3]
+    assert image_steps(read_run(tmp_path / "feature_maps"), "feature_maps/conv1") == [0, 3, 4]  # 4: the last
+
+
+def test_every_n_batches_also_logs_the_last_batch(tmp_path):
+    x, y = tiny_data(26)
+    cb = FeatureMapCallback(tmp_path, x, ["conv1"], every_n_batches=5)
+    tiny_cnn().fit(x, y, batch_size=2, epochs=1, verbose=0, callbacks=[cb])  # 13 batches
+    assert cb.logged_steps == [0, 5, 10, 13]
+    assert image_steps(read_run(tmp_path / "feature_maps"), "feature_maps/conv1") == [0, 5, 10, 13]
 
 
 def test_probe_from_a_batched_dataset_is_taken_once(tmp_path):

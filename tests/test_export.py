@@ -194,3 +194,49 @@ def test_export_runs_with_tensorflow_and_keras_blocked(run, tmp_path, blocked, e
         exported = [(folder / f"step_{step:06d}_sample_{i}.png").read_bytes() for i in range(2)]
         assert exported == list(logged[step])
     assert len(list(folder.glob("*.gif"))) == gifs
+
+
+COLLIDING = [".", "..", "_", "a:b", "a b", "a_b", "A_B", "x/sample_0.gif", "x", "x/step_000001_sample_0.png"]
+
+
+def test_tags_that_collide_after_sanitizing_get_their_own_folders(tmp_path):
+    # Layer names that all sanitize to "_", "a_b" or a file name of another tag's folder: each
+    # tag's PNGs land in a folder of their own, inside --out, and are counted once.
+    from fmlogger.logger import FeatureMapLogger
+
+    with FeatureMapLogger(tmp_path / "logs", background=False, min_tile_size=2, timeline=False) as logger:
+        for step in (0, 1):
+            logger.log_arrays({name: np.ones((1, 2, 2, 1), np.float32) for name in COLLIDING}, step)
+    out = tmp_path / "out"
+    assert main(["export", "--logdir", str(tmp_path / "logs"), "--out", str(out), "--no-gif"]) == 0
+    files = sorted(p for p in out.rglob("*.png"))
+    assert len(files) == 2 * len(COLLIDING)  # one PNG per tag and step, none overwritten
+    assert all(out in p.parents for p in files)
+    folders = {p.parent for p in files}
+    assert len(folders) == len(COLLIDING)
+    result = export_run(str(tmp_path / "logs"), str(tmp_path / "again"), gif=False)
+    assert len(result.pngs) == len(set(result.pngs)) == 2 * len(COLLIDING)
+    assert sorted(os.path.relpath(p, tmp_path / "again") for p in result.pngs) == sorted(
+        os.path.relpath(p, out) for p in files
+    )
+
+
+def test_png_folder_sink_never_overwrites_another_tag(tmp_path):
+    from fmlogger.sinks.base import ImageSummary, Output
+    from fmlogger.sinks.png_folder import PngFolderSink
+
+    sink = PngFolderSink(tmp_path)
+    images = [
+        ImageSummary("t/a:b", np.full((1, 2, 2, 1), 1, np.uint8)),
+        ImageSummary("t/a b", np.full((1, 2, 2, 1), 2, np.uint8)),
+        ImageSummary("t/v_0", np.full((1, 2, 2, 1), 3, np.uint8)),
+        ImageSummary("t/v", np.full((2, 2, 2, 1), 4, np.uint8)),  # v_0.png, v_1.png
+        ImageSummary("t/w.png/x", np.full((1, 2, 2, 1), 5, np.uint8)),
+        ImageSummary("t/w", np.full((1, 2, 2, 1), 6, np.uint8)),
+    ]
+    assert sink.write(0, [Output(images=images)]) == []
+    assert len(set(sink.written)) == len(sink.written) == 7
+    from fmlogger.runs.png_decode import decode_png_numpy
+
+    values = sorted(int(decode_png_numpy(open(p, "rb").read())[0, 0, 0]) for p in sink.written)
+    assert values == [1, 2, 3, 4, 4, 5, 6]

@@ -15,7 +15,7 @@ def test_grid_geometry_and_golden_pixels():
     tile0 = frame.images[0, 1:4, 1:4, 0]
     assert tile0.ravel().tolist() == [0, 32, 64, 96, 128, 159, 191, 223, 255]  # 31.875 -> 32, ...
     assert np.all(frame.images[0, 1:4, 5:8, 0] == 0)
-    assert np.all(frame.images[:, 0] == 255) and np.all(frame.images[:, :, 4] == 255)  # white padding
+    assert np.all(frame.images[:, 0] == 128) and np.all(frame.images[:, :, 4] == 128)  # mid-gray padding
 
 
 def test_small_maps_are_upscaled_to_min_tile_size():
@@ -133,3 +133,24 @@ def test_bad_options_name_argument_value_and_choices(option, value, allowed):
 
 def test_quantize_rounds_half_up():
     assert quantize(np.array([0.5 / 255, 1.5 / 255, 1.0])).tolist() == [1, 2, 255]
+
+
+@pytest.mark.parametrize("name", colormaps.COLORMAPS)
+def test_separators_stand_apart_from_the_brightest_and_darkest_tiles(name):
+    # Two tiles: channel 0 all at the maximum (code 255), channel 1 all at the minimum (code 0);
+    # the 1 px separators must differ from both by >= 60 in some channel of the decoded PNG.
+    from fmlogger.render.png import encode_png
+    from fmlogger.runs.png_decode import decode_png_numpy
+
+    maps = np.stack([np.ones((1, 4, 4)), np.zeros((1, 4, 4))], axis=-1)
+    settings = RenderSettings(normalize="fixed", colormap=name, min_tile_size=4)
+    renderer = Renderer(settings)
+    renderer.restore({"m": {"fixed_range": [0.0, 1.0]}})
+    image = decode_png_numpy(encode_png(renderer.render("m", maps).images[0])).astype(int)
+    separator, bright, dark = image[0, 0], image[1, 1], image[1, 6]
+    table = colormaps.lookup_table(name).astype(int)
+    assert image.shape[:2] == (6, 11)  # 1 x 2 tiles of 4 px + 1 px separators
+    channels = image.shape[2]  # 1 for gray, 3 for the colour maps
+    assert tuple(bright) == tuple(table[255][:channels]) and tuple(dark) == tuple(table[0][:channels])
+    assert np.all(image[:, 5] == separator) and np.all(image[0] == separator)  # the separators are one colour
+    assert np.abs(separator - bright).max() >= 60 and np.abs(separator - dark).max() >= 60

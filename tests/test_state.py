@@ -67,9 +67,10 @@ def test_resumed_logger_keeps_channel_order_and_fixed_scale(tmp_path):
         frame1 = resumed.log_arrays({"conv": later_maps()}, 1)["conv"]
     assert frame1.channels == (5, 2, 0)
     # 2x2 grid of 2x2 tiles, no padding: top-left tile is channel 5 at 5 on the 0..10 scale:
-    # round(0.5 * 255) = 128 (halves up). Channels 2 and 0 are 0 -> 0; the empty cell is padding (255).
+    # round(0.5 * 255) = 128 (halves up). Channels 2 and 0 are 0 -> 0; the empty cell is padding
+    # (mid-gray 128; tile 5 is 128 too: the 0..10 scale is what this checks).
     image = read_run(resumed.run_dir).images[tags.image_tag("conv")][-1].images[0, :, :, 0]
-    assert image.tolist() == [[128, 128, 0, 0], [128, 128, 0, 0], [0, 0, 255, 255], [0, 0, 255, 255]]
+    assert image.tolist() == [[128, 128, 0, 0], [128, 128, 0, 0], [0, 0, 128, 128], [0, 0, 128, 128]]
 
     with FeatureMapLogger(tmp_path / "fresh", **OPTIONS) as fresh:
         assert fresh.log_arrays({"conv": later_maps()}, 1)["conv"].channels[0] == 1

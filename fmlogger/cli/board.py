@@ -98,8 +98,8 @@ def planned_steps(params: dict | None, every_n_epochs: int = 1, every_n_batches:
     params = params or {}
     epochs = int(params.get("epochs") or 0)
     if every_n_batches:
-        per_epoch = int(params.get("steps") or 0)
-        return 1 + (epochs * per_epoch) // every_n_batches
+        batches = epochs * int(params.get("steps") or 0)
+        return 1 + batches // every_n_batches + (1 if batches % every_n_batches else 0)  # + the last
     return 1 + epochs // every_n_epochs + (1 if epochs % every_n_epochs else 0)
 
 

@@ -76,6 +76,9 @@ _COOLWARM_HEX = (
 
 
 # Colours that no entry of the map uses: one marks NaN/Inf pixels, one fills the grid's padding.
+# The padding is far (>= 60 in some RGB channel) from both ends of its map, so a tile whose edge
+# is at the lowest or highest activation never merges with it; gray, which uses every gray level,
+# pads in mid-gray 128 (a separator only blends with tile pixels near half the range).
 _NONFINITE_COLOR = {
     "gray": (255, 0, 255),
     "viridis": (255, 0, 255),
@@ -83,7 +86,7 @@ _NONFINITE_COLOR = {
     "coolwarm": (255, 0, 255),
 }
 _PAD_COLOR = {
-    "gray": (255, 255, 255),
+    "gray": (128, 128, 128),
     "viridis": (255, 255, 255),
     "magma": (255, 255, 255),
     "coolwarm": (0, 0, 0),

@@ -21,16 +21,20 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 
-from fmlogger._checks import check_choice, check_int
+from fmlogger._checks import check_at_most, check_choice, check_int
 from fmlogger.render import colormaps, resize, tiling
 from fmlogger.render.normalize import _AXES, NORMALIZE_MODES, normalize, to_uint8, value_range
 
 CHANNEL_ORDERS = ("index", "top_k")
 DATA_FORMATS = ("channels_last", "channels_first")
 NONFINITE_CODE = 256
+log = logging.getLogger("fmlogger")
+MAX_MIN_TILE_SIZE = 512  # 64 tiles of 512 px: a 4k x 4k grid, 50 MB per sample in colour
+MAX_PADDING = 64  # wider gaps only dilute the tiles; unbounded ones allocate without limit
 
 
 class UnsupportedOutput(ValueError):
@@ -52,8 +56,9 @@ class RenderSettings:
             activation on the probe at the first logged step, then kept).
         cols: grid columns, or None for a near-square grid.
         min_tile_size: small maps are upscaled (nearest neighbour, integer factor) to at least
-            this many pixels on their longer side.
-        padding: pixels between tiles and around the grid.
+            this many pixels on their longer side; at most ``MAX_MIN_TILE_SIZE`` (512).
+        padding: pixels between tiles and around the grid (``colormaps.pad_color``: mid-gray
+            under gray, apart from both ends of every map); at most ``MAX_PADDING`` (64).
         data_format: layout of 3-D/4-D outputs given as arrays; model layers report their own.
         max_tile_size: larger maps are averaged over integer blocks until their longer side is at
             most this (at 64: 128x128 -> 64x64, 224x224 -> 56x56), or None to keep every pixel.
@@ -82,7 +87,12 @@ class RenderSettings:
         check_int("min_tile_size", self.min_tile_size, 1)
         check_int("padding", self.padding, 0)
         check_int("max_tile_size", self.max_tile_size, 1, allow_none=True)
-        if self.clip_percentile is not None and not (0 <= self.clip_percentile < 50):
+        why = "a grid of 64 tiles would need gigabytes per step"
+        check_at_most("min_tile_size", self.min_tile_size, MAX_MIN_TILE_SIZE, why)
+        check_at_most("padding", self.padding, MAX_PADDING, why)
+        clip = self.clip_percentile
+        number = isinstance(clip, (int, float, np.integer, np.floating)) and not isinstance(clip, bool)
+        if clip is not None and not (number and 0 <= clip < 50):
             raise ValueError(
                 "clip_percentile must be a number in [0, 50) or None. "
                 f"Received: clip_percentile={self.clip_percentile!r}"
@@ -289,11 +299,15 @@ class Renderer:
         self.settings = settings or RenderSettings()
         self._channels: dict[str, np.ndarray] = {}
         self._fixed_range: dict[str, tuple[float, float]] = {}
+        self._restored: set[str] = set()  # layers whose channel choice came from a saved state
 
     def channels_for(self, name: str, maps: np.ndarray) -> np.ndarray:
         """The channel indices to show for layer ``name``, chosen once and then kept."""
         if name not in self._channels or int(np.max(self._channels[name], initial=-1)) >= maps.shape[1]:
             k = maps.shape[1]
+            if name in self._restored:  # a saved choice naming a channel the layer lacks
+                self._restored.discard(name)
+                log.warning("fmlogger: saved channels of layer %r exceed its %d; chosen afresh.", name, k)
             limit = min(k, self.settings.max_channels or k)
             if self.settings.channel_order == "top_k":
                 with np.errstate(all="ignore"):
@@ -324,11 +338,12 @@ class Renderer:
     def restore(self, state: dict, *, channels: bool = True, fixed_range: bool = True) -> None:
         """Takes back choices saved by ``state()`` (e.g. from a previous run in the same folder).
 
-        A saved channel choice that names a channel a layer does not have is chosen afresh.
+        A saved channel choice naming a channel the layer lacks is warned about and chosen afresh.
         """
         for name, entry in state.items():
             if channels and entry.get("channels") is not None:
                 self._channels[name] = np.asarray(entry["channels"], dtype=np.int64)
+                self._restored.add(name)
             if fixed_range and entry.get("fixed_range") is not None:
                 lo, hi = entry["fixed_range"]
                 self._fixed_range[name] = (float(lo), float(hi))
@@ -361,8 +376,7 @@ class Renderer:
         codes, mask = quantized(maps, s.normalize, clip_percentile=s.clip_percentile, fixed_range=fixed)
         pixels, pad = colorize_codes(codes, mask, s.colormap)
         images = tiling.tile(pixels, scale=scale, cols=s.cols, padding=s.padding, pad_code=pad)
-        if images.ndim == 3:
-            images = images[..., None]
+        images = images[..., None] if images.ndim == 3 else images
         return Frame(
             images=images,
             stats=stats,

@@ -1,6 +1,6 @@
 """``fmlogger export``: every logged image as a PNG, and an animated GIF per layer and sample.
 
-Layout under the output folder (tags become folders)::
+Layout under the output folder (tags become folders, sanitized and made unique by ``SafePaths``)::
 
     feature_maps/conv1/step_000003_sample_0.png      the logged PNG bytes, unchanged
     feature_maps/conv1/sample_0.gif                  steps in order, step number under each frame
@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 
@@ -56,11 +57,54 @@ class Exported:
     damaged: list = dataclasses.field(default_factory=list)
 
 
-def tag_folder(tag: str) -> str:
+EXPORT_FILES = r"step_\d+_sample_\d+\.png|sample_\d+\.gif"
+"""The names ``export_run`` gives files inside a tag's folder: a tag part named so is renamed."""
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def tag_folder(tag: str, reserved: str | None = None) -> str:
     """A tag as a relative folder: ``"feature_maps/block1/conv"`` -> ``feature_maps/block1/conv``,
-    with characters outside ``[A-Za-z0-9._#=+-]`` replaced by ``_``."""
+    with characters outside ``[A-Za-z0-9._#=+-]`` replaced by ``_``, ``.``/``..`` parts by ``_``,
+    and a part that fully matches the regex ``reserved`` (a file name of the caller's) suffixed
+    ``~<8 hex of its SHA-256>``. Different tags may give the same folder: see ``SafePaths``."""
     parts = [re.sub(r"[^A-Za-z0-9._#=+-]", "_", p) for p in tag.split("/") if p]
-    return os.path.join(*[p if p.strip(".") else "_" for p in parts] or ["_"])
+    parts = [p if p.strip(".") else "_" for p in parts] or ["_"]
+    if reserved:
+        parts = [f"{p}~{_digest(p)}" if re.fullmatch(reserved, p) else p for p in parts]
+    return os.path.join(*parts)
+
+
+class SafePaths:
+    """Tags -> relative paths that stay inside the output folder and never collide.
+
+    ``path(tag, suffix)`` is ``tag_folder(tag) + suffix`` unless another (tag, suffix) already has
+    that path (compared case-insensitively, for macOS and Windows disks; ``"a:b"``, ``"a b"`` and
+    ``"a_b"`` all sanitize to ``a_b``): then ``~<8 hex of the tag's SHA-256>`` goes before the
+    suffix. ``~`` never survives sanitizing, so such a path cannot be another tag's plain one.
+
+    Example:
+        >>> paths = SafePaths()
+        >>> paths.path("feature_maps/a:b"), paths.path("feature_maps/a b"), paths.path("feature_maps/a:b")
+        ('feature_maps/a_b', 'feature_maps/a_b~739d9a74', 'feature_maps/a_b')
+    """
+
+    def __init__(self, reserved: str | None = None):
+        self.reserved = reserved
+        self._given: dict[tuple[str, str], str] = {}
+        self._owner: dict[str, tuple[str, str]] = {}
+
+    def path(self, tag: str, suffix: str = "") -> str:
+        key = (tag, suffix)
+        if key not in self._given:
+            folder = tag_folder(tag, self.reserved)
+            path = folder + suffix
+            if self._owner.get(path.casefold(), key) != key:
+                path = f"{folder}~{_digest(tag)}{suffix}"
+            self._given[key], self._owner[path.casefold()] = path, key
+        return self._given[key]
 
 
 def labelled_frame(image: np.ndarray, step: int, *, scale: int = LABEL_SCALE) -> np.ndarray:
@@ -93,13 +137,13 @@ def write_gif(path: str, frames: list, *, duration_ms: int = 500) -> None:
     )
 
 
-def _write_pngs(run: str, out_dir: str, damaged: list) -> tuple[list, dict]:
+def _write_pngs(run: str, out_dir: str, damaged: list, paths: SafePaths) -> tuple[list, dict]:
     """Writes every logged PNG as it is read; returns the files and ``{tag: {step: (file, offset, n)}}``."""
     places: dict[str, dict[int, tuple[str, int, int]]] = {}
     for s in iter_summaries(run, plugin="images", damaged=damaged):
         if not s.value.HasField("tensor"):
             continue
-        folder = os.path.join(out_dir, tag_folder(s.tag))
+        folder = os.path.join(out_dir, paths.path(s.tag))
         if s.tag not in places:
             os.makedirs(folder, exist_ok=True)
         pngs = summary_pngs(s.value)
@@ -109,7 +153,7 @@ def _write_pngs(run: str, out_dir: str, damaged: list) -> tuple[list, dict]:
         # a step written again: the last one wins
         places.setdefault(s.tag, {})[s.step] = (s.path, s.offset, len(pngs))
     files = [
-        os.path.join(out_dir, tag_folder(tag), f"step_{step:06d}_sample_{i}.png")
+        os.path.join(out_dir, paths.path(tag), f"step_{step:06d}_sample_{i}.png")
         for tag in sorted(places)
         for step in sorted(places[tag])
         for i in range(places[tag][step][2])
@@ -170,13 +214,14 @@ def export_run(path: str, out_dir: str, *, gif: bool = True, duration_ms: int = 
     """
     run = resolve_run(path)
     damaged: list = []
-    pngs, places = _write_pngs(run, out_dir, damaged)
+    paths = SafePaths(EXPORT_FILES)
+    pngs, places = _write_pngs(run, out_dir, damaged, paths)
     gifs: list = []
     skipped: list = []
     if gif:
         _pillow()
         for tag in sorted(places):
             if not tag.startswith(tags.TIMELINE_PREFIX):
-                folder = os.path.join(out_dir, tag_folder(tag))
+                folder = os.path.join(out_dir, paths.path(tag))
                 gifs += _write_gifs(tag, places[tag], folder, duration_ms, skipped)
     return Exported(pngs, gifs, skipped, damaged)

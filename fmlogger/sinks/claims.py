@@ -4,22 +4,27 @@ Two loggers (or callbacks) may share a ``log_dir``: each writes its own event fi
 names them uniquely by time, host, process and a counter), and TensorBoard merges the files of a
 run folder. Their images stay apart as long as they log different layers. When two live loggers
 write the same tag into the same run folder, their steps interleave under one card; this module
-notices that and says how to separate them (``run_name=``).
+notices that and says how to separate them (``run_name=``). Across processes (two scripts given
+the same ``log_dir``), each marks the run folder with a hidden ``<host>.<pid>`` file while it
+writes; a live mark by another process is warned about, a stale one (a killed process) removed.
 
 Example:
+    >>> import tempfile; run = tempfile.mkdtemp()
     >>> class Logger: ...
     >>> first, second = Logger(), Logger()
-    >>> claim("/tmp/runs/feature_maps", ["feature_maps/conv1"], first)
+    >>> claim(run, ["feature_maps/conv1"], first)
     []
-    >>> claim("/tmp/runs/feature_maps", ["feature_maps/conv1", "feature_maps/conv2"], second)
+    >>> claim(run, ["feature_maps/conv1", "feature_maps/conv2"], second)
     ['feature_maps/conv1']
-    >>> release("/tmp/runs/feature_maps", first); release("/tmp/runs/feature_maps", second)
+    >>> release(run, first); release(run, second)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import weakref
 
 from fmlogger._paths import is_remote
@@ -28,14 +33,72 @@ log = logging.getLogger("fmlogger")
 
 _CLAIMS: dict[str, "weakref.WeakKeyDictionary"] = {}
 
+PID_PREFIX = ".fmlogger-writer."
+"""Hidden marker files ``<run_dir>/.fmlogger-writer.<host>.<pid>``: which processes write a run folder."""
+
 
 def _key(run_dir: str) -> str:
     return run_dir if is_remote(run_dir) else os.path.realpath(run_dir)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, owned by someone else
+        return True
+    return True
+
+
+def _mine() -> str:
+    return f"{PID_PREFIX}{socket.gethostname().replace('.', '_')}.{os.getpid()}"
+
+
+def mark(run_dir: str) -> None:
+    """Marks an existing local ``run_dir`` as written by this process (a ``PID_PREFIX<host>.<pid>``
+    file in it); nothing for a remote or missing folder, or when the mark cannot be written."""
+    if not is_remote(run_dir) and os.path.isdir(run_dir):
+        with contextlib.suppress(OSError):
+            open(os.path.join(run_dir, _mine()), "w").close()
+
+
+def other_processes(run_dir: str) -> list[int]:
+    """``mark``s ``run_dir`` and returns the live pids of other processes on this host that marked
+    it; stale marks (a process that ended, even by kill -9) are removed. Remote and missing or
+    unreadable folders give ``[]``."""
+    if is_remote(run_dir):
+        return []
+    mark(run_dir)
+    host, mine = socket.gethostname().replace(".", "_"), _mine()
+    try:
+        names = os.listdir(run_dir)
+    except OSError:
+        return []
+    others = []
+    for name in names:
+        mark_host, _, pid = name[len(PID_PREFIX):].rpartition(".")
+        if not name.startswith(PID_PREFIX) or name == mine or mark_host != host or not pid.isdigit():
+            continue
+        if _alive(int(pid)):
+            others.append(int(pid))
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(run_dir, name))
+    return sorted(others)
+
+
 def claim(run_dir: str, run_tags, owner) -> list[str]:
     """Records that ``owner`` writes ``run_tags`` into ``run_dir``; returns (and warns about) the
-    tags another live owner already writes there."""
+    tags another live owner already writes there. Warns too when another live process on this host
+    writes into ``run_dir`` (``other_processes``)."""
+    pids = other_processes(run_dir)
+    if pids:
+        log.warning(
+            "fmlogger: another process (pid %s) is logging into %s too; the steps of both may "
+            "interleave under the same tags. Pass run_name='...' (a different run folder) to one of them.",
+            ", ".join(map(str, pids)), run_dir,
+        )
     owners = _CLAIMS.setdefault(_key(run_dir), weakref.WeakKeyDictionary())
     mine = set(run_tags)
     shared = sorted({t for other, theirs in owners.items() if other is not owner for t in theirs} & mine)
@@ -54,3 +117,6 @@ def release(run_dir: str, owner) -> None:
     owners = _CLAIMS.get(_key(run_dir))
     if owners is not None:
         owners.pop(owner, None)
+    if not owners and not is_remote(run_dir):  # this process's last logger there: drop its mark
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(run_dir, _mine()))

@@ -21,10 +21,14 @@ import os
 import tempfile
 from collections.abc import Sequence
 
+from fmlogger._checks import check_folder_name
 from fmlogger.sinks.base import Failure, Output, ProjectorEntry, Sink
 from fmlogger.sinks.events import SummaryWriter
 
 log = logging.getLogger("fmlogger")
+
+REMOTE_SCHEMES = ("gs", "s3", "hdfs", "file")
+"""URL schemes accepted in ``log_dir``: the file systems TensorFlow and TensorBoard read."""
 
 
 def check_log_dir(log_dir) -> str:
@@ -33,9 +37,19 @@ def check_log_dir(log_dir) -> str:
         path = os.fspath(log_dir)
     except TypeError as err:
         raise TypeError(f"log_dir must be a path. Received: log_dir={log_dir!r}") from err
+    if not isinstance(path, str):
+        raise TypeError(f"log_dir must be a str path, not bytes. Received: log_dir={log_dir!r}")
     if not path.strip():
         raise ValueError("log_dir must be a non-empty path. Received: log_dir=''")
+    if "\0" in path:
+        raise ValueError(f"log_dir must not contain a NUL character. Received: log_dir={path!r}")
     if "://" in path:  # gs://, s3://, hdfs://: TensorFlow's file systems check themselves
+        scheme = path.split("://", 1)[0]
+        if scheme not in REMOTE_SCHEMES:
+            raise ValueError(
+                f"log_dir's scheme {scheme!r} is not a TensorFlow file system; use a local path or one "
+                f"of {', '.join(s + '://' for s in REMOTE_SCHEMES)}. Received: log_dir={path!r}"
+            )
         return path
     probe = os.path.abspath(path)
     while not os.path.exists(probe):
@@ -55,10 +69,12 @@ class EventSink(Sink):
         run_name: the run sub-folder.
 
     Raises:
-        ValueError, PermissionError: when ``log_dir`` cannot be created or written.
+        ValueError, PermissionError: when ``log_dir`` cannot be created or written, or
+            ``run_name`` is not one folder name (``..``, a separator, an absolute path, NUL, empty).
     """
 
     def __init__(self, log_dir, run_name: str):
+        check_folder_name("run_name", run_name)
         self.log_dir = check_log_dir(log_dir)
         self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
         self._projector = None

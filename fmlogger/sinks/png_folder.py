@@ -3,8 +3,9 @@
 A tag becomes a relative path with ``fmlogger.runs.export.tag_folder`` (``/`` separates folders;
 other characters outside ``[A-Za-z0-9._#=+-]``, NUL included, become ``_``; ``.`` and ``..``
 parts become ``_``), so names that come from layers never leave the output folder. One image
-goes to ``<tag>.png``; a batch of n to ``<tag>_0.png`` ... ``<tag>_<n-1>.png``. A later step
-overwrites the files of an earlier one. Scalars and Projector entries are not written.
+goes to ``<tag>.png``; a batch of n to ``<tag>_0.png`` ... ``<tag>_<n-1>.png``; a name another tag
+or sample already has gets ``~<hash of the tag>`` before ``.png`` (``SafePaths``). A later step
+overwrites the files of the same tag. Scalars and Projector entries are not written.
 
 Example:
     >>> import numpy as np, os, tempfile
@@ -22,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from fmlogger.runs.export import tag_folder
+from fmlogger.runs.export import SafePaths
 from fmlogger.sinks.base import Failure, Output, Sink
 
 
@@ -39,10 +40,12 @@ class PngFolderSink(Sink):
     def __init__(self, out_dir):
         self.out_dir = self.location = os.path.abspath(os.fspath(out_dir))
         self.written: list[str] = []
+        self._paths = SafePaths(reserved=r".*\.png")  # a folder "x.png" would take the file of tag "x"
 
     def path_for(self, tag: str, index: int | None = None) -> str:
-        """The file of ``tag`` (sample ``index`` of several), always inside ``out_dir``."""
-        relative = tag_folder(tag) + ("" if index is None else f"_{index}") + ".png"
+        """The file of ``tag`` (sample ``index`` of several), always inside ``out_dir`` and never
+        the file of another tag or sample (``fmlogger.runs.export.SafePaths``)."""
+        relative = self._paths.path(tag, ("" if index is None else f"_{index}") + ".png")
         path = os.path.normpath(os.path.join(self.out_dir, relative))
         if os.path.commonpath([path, self.out_dir]) != self.out_dir:  # cannot happen: tag_folder
             raise ValueError(f"tag {tag!r} would be written outside {self.out_dir!r}")

@@ -108,13 +108,71 @@ def load_state(run_dir: str) -> dict | None:
     except (OSError, ValueError) as err:
         log.warning("fmlogger: cannot read %s (%s); starting with a fresh state.", path, err)
         return None
-    version = state.get("format_version") if isinstance(state, dict) else None
+    if not isinstance(state, dict):
+        log.warning("fmlogger: %s holds %s, not an object; starting afresh.", path, _short(state))
+        return None
+    version = state.get("format_version")
     if version != tags.FORMAT_VERSION:
         log.warning(
             "fmlogger: %s has format_version %r, which this fmlogger does not know (it reads %r); "
             "ignoring it and starting with a fresh state.", path, version, tags.FORMAT_VERSION,
         )
         return None
+    return _checked(path, state)
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _layer_problem(entry) -> str | None:
+    """Why a saved layer entry cannot be used (None when it can)."""
+    if not isinstance(entry, dict):
+        return f"is {_short(entry)}, not an object"
+    channels, fixed = entry.get("channels"), entry.get("fixed_range")
+    if channels is not None:
+        if not isinstance(channels, list) or not channels or not all(_is_int(c) for c in channels):
+            return f"has channels={_short(channels)}, not a non-empty list of integers"
+        if min(channels) < 0 or len(set(channels)) != len(channels):
+            return f"has channels={_short(channels)}: negative or repeated channels"
+    if fixed is not None:
+        numbers = isinstance(fixed, list) and len(fixed) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in fixed
+        )
+        if not numbers or fixed[0] > fixed[1]:
+            return f"has fixed_range={_short(fixed)}, not two finite numbers [low, high]"
+    if entry.get("settings") is not None and not isinstance(entry["settings"], dict):
+        return f"has settings={_short(entry['settings'])}, not an object"
+    return None
+
+
+def _checked(path: str, state: dict) -> dict:
+    """``state`` without the parts of the wrong shape, each warned about naming ``path``: a part of
+    the wrong type, or a layer entry with unusable channels or fixed range, is dropped alone."""
+    state = dict(state)
+    for key, kinds in (("settings", dict), ("layers", dict), ("timelines", dict), ("probe", dict)):
+        if state.get(key) is not None and not isinstance(state[key], kinds):
+            log.warning("fmlogger: %s has %s=%s, not an object; ignoring that part.", path, key,
+                        _short(state[key]))
+            state[key] = None
+    probe = state.get("probe")
+    if probe is not None and not isinstance(probe.get("sha256"), str):
+        log.warning("fmlogger: %s has a probe without a sha256 string; ignoring that part.", path)
+        state["probe"] = None
+    layers = {}
+    for name, entry in (state.get("layers") or {}).items():
+        problem = _layer_problem(entry)
+        if problem:
+            log.warning("fmlogger: %s: layer %r %s; choosing its channels and range afresh.",
+                        path, name, problem)
+        else:
+            layers[name] = entry
+    state["layers"] = layers
     return state
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from fmlogger import tags
 from fmlogger.capture.probe import as_probe, head, leaves, map_inputs
 from fmlogger.render.pca import AlignedProjection
-from fmlogger._checks import check_choice, check_int
+from fmlogger._checks import check_choice, check_int, check_numeric, check_probe_source
 from fmlogger.render.scatter import scatter_image
 from fmlogger.sinks import projector
 from fmlogger.sinks.base import ImageSummary, Output, ProjectorEntry
@@ -154,6 +154,19 @@ class EmbeddingSettings:
             raise ValueError("embeddings=[...] needs data=x or (x, y): the samples to embed.")
 
 
+def _check_label_count(data) -> None:
+    """Raises ``ValueError`` when ``data=(x, y)`` holds a different number of labels than samples."""
+    if not (isinstance(data, tuple) and len(data) > 1 and data[1] is not None):
+        return
+    samples = {int(np.shape(leaf)[0]) for leaf in leaves(data[0]) if np.ndim(leaf)}
+    labels = np.shape(data[1])[0] if np.ndim(data[1]) else 0
+    if samples and labels not in samples:
+        raise ValueError(
+            "data=(x, y) must hold one label per sample. "
+            f"Received {samples.pop()} samples and {labels} labels."
+        )
+
+
 @dataclasses.dataclass
 class Embedded:
     """What ``compute`` hands to ``produce``: ``{layer path: float32 [N, D]}`` and the model output."""
@@ -177,7 +190,10 @@ class EmbeddingsView(View):
 
     def __init__(self, settings: EmbeddingSettings, *, data_format: str = "channels_last"):
         try:
+            check_probe_source("data", settings.data)
+            _check_label_count(settings.data)
             self.data = as_probe(settings.data, settings.max_points)
+            check_numeric("data", leaves(self.data.x))
         except ValueError as err:
             raise ValueError(f"embedding_data: {err}") from err
         self.settings = settings

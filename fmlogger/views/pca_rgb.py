@@ -52,6 +52,18 @@ class PCARGBView(View):
         self.source = source
         self.renderer = PCARGBRenderer(min_size=source.settings.min_tile_size)
 
+    def prepare(self, model, x) -> None:
+        """Checks, once the feature-map view has resolved its layers, that it logs every wanted path."""
+        capture = self.source.capture
+        if self.wanted is None or capture is None:
+            return
+        missing = sorted(self.wanted - set(capture.paths))
+        if missing:
+            raise ValueError(
+                f"pca_rgb={missing!r} names no logged layer. pca_rgb must name layers that are also in "
+                f"layers=. Logged layers: {', '.join(capture.paths)}."
+            )
+
     def produce(self, batch: Batch) -> Output:
         out = Output()
         computed = batch.computed.get(self.source)
