@@ -69,7 +69,9 @@ def interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict[str, list[floa
 
 def table(header: list[str], rows: list[list]) -> str:
     """A Markdown table."""
-    cells = [[str(c) for c in header]] + [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    cells = [[str(c) for c in header]] + [
+        [f"{c:.2f}" if isinstance(c, float) else str(c) for c in row] for row in rows
+    ]
     lines = ["| " + " | ".join(row) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("---" for _ in header) + "|")
     return "\n".join(lines)

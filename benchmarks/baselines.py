@@ -28,7 +28,6 @@ import statistics
 import tempfile
 
 import _common  # noqa: F401  (sets up sys.path and TF logging)
-
 from _common import cnn128_data, cnn128_model, demo_data, demo_model, interleaved, machine, table
 
 
@@ -36,7 +35,9 @@ def _matplotlib():
     try:
         import matplotlib
     except ImportError as err:
-        raise SystemExit("baselines.py needs matplotlib: pip install 'fmlogger[bench]' (or matplotlib).") from err
+        raise SystemExit(
+            "baselines.py needs matplotlib: pip install 'fmlogger[bench]' (or matplotlib)."
+        ) from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -133,10 +134,16 @@ def main(argv=None):
             ms = run(which, args.repeats, tmp)
             step = ms["fmlogger step"]
             for name in ("fmlogger step", "fmlogger stall", "sub-model + predict", "matplotlib recipe"):
-                rows.append([which, name, ms[name], f"{ms[name] / step:.1f}x", f"{ms[name] / ms['fmlogger stall']:.1f}x"])
+                rows.append(
+                    [which, name, ms[name], f"{ms[name] / step:.1f}x",
+                     f"{ms[name] / ms['fmlogger stall']:.1f}x"]
+                )
             rows.append([which, "(capture: compiled pass only)", ms["capture only"], "", ""])
             rows.append([which, "(capture: sub-model rebuilt + predict)", ms["predict only"], "", ""])
-    print(f"\nms per logged step, medians of {args.repeats} interleaved rounds (target: matplotlib recipe >= 20x fmlogger)")
+    print(
+        f"\nms per logged step, medians of {args.repeats} interleaved rounds"
+        " (target: matplotlib recipe >= 20x fmlogger)"
+    )
     print(table(["model", "method", "ms/step", "vs fmlogger step", "vs fmlogger stall"], rows))
 
 

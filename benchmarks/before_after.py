@@ -17,7 +17,6 @@ import tempfile
 import time
 
 import _common  # noqa: F401  (sets up sys.path and TF logging)
-
 from _common import cnn128_data, cnn128_model, demo_data, demo_model, interleaved, machine, table
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +61,9 @@ def main(argv=None):
         loggers = {
             "old": Old(tempfile.mkdtemp()),
             "new, background=False": New(tempfile.mkdtemp(), background=False),
-            "new, background=False, max_tile_size=None": New(tempfile.mkdtemp(), background=False, max_tile_size=None),
+            "new, background=False, max_tile_size=None": New(
+                tempfile.mkdtemp(), background=False, max_tile_size=None
+            ),
         }
         background = New(tempfile.mkdtemp())
         x = probe[:4]

@@ -32,10 +32,10 @@ def median_ms(f, k=9):
 
 
 def main():
-    from fmlogger.render import pca as pca_module
-    from fmlogger.sinks import projector
     from fmlogger.cli.demo import build_demo_model, load_digits_32
     from fmlogger.logger import FeatureMapLogger
+    from fmlogger.render import pca as pca_module
+    from fmlogger.sinks import projector
 
     x, y = load_digits_32()
     model = build_demo_model()
@@ -52,9 +52,11 @@ def main():
     print("1. demo model, probe of 4, layers conv1..3; embeddings: conv3 over 360 digits")
     print(f"   log(), feature maps only        {median_ms(lambda i: plain.log(model, x[:4], i + 1)):7.1f} ms")
     print(f"   log(), + pca_rgb                {median_ms(lambda i: full.log(model, x[:4], i + 1)):7.1f} ms")
-    print(f"   log_embeddings()                {median_ms(lambda i: full.log_embeddings(model, i + 1)):7.1f} ms")
+    embed_ms = median_ms(lambda i: full.log_embeddings(model, i + 1))
+    print(f"   log_embeddings()                {embed_ms:7.1f} ms")
     print(f"     forward pass + pooling        {median_ms(lambda i: view.compute(model)):7.1f} ms")
-    print(f"     Projector files               {median_ms(lambda i: writer.add(100 + i, emb, columns)):7.1f} ms")
+    files_ms = median_ms(lambda i: writer.add(100 + i, emb, columns))
+    print(f"     Projector files               {files_ms:7.1f} ms")
     pca_ms = median_ms(lambda i: view._pca_image("conv3", emb["conv3"], i, codes, names, "label"))
     print(f"     aligned PCA scatter           {pca_ms:7.1f} ms")
 
@@ -76,7 +78,10 @@ def main():
 
     print("2. TF forward pass, then eigh(64 x 64), alternating 5 rounds")
     for _ in range(5):
-        print(f"   default BLAS threads {median_ms(eigh_default):7.2f} ms   one thread {median_ms(eigh_one_thread):7.2f} ms")
+        print(
+            f"   default BLAS threads {median_ms(eigh_default):7.2f} ms"
+            f"   one thread {median_ms(eigh_one_thread):7.2f} ms"
+        )
 
     print("3. ProjectorWriter.add, 100,000 x 64 float32 per epoch, 20 epochs")
     tensor = np.random.default_rng(0).random((100_000, 64)).astype(np.float32)
@@ -91,7 +96,10 @@ def main():
             start = time.perf_counter()
             writer.add(step, {"conv3": tensor})
             times.append(time.perf_counter() - start)
-        print(f"   {mode:9s}: epochs 2-5 {np.median(times[:4]) * 1e3:6.0f} ms, epochs 16-20 {np.median(times[-5:]) * 1e3:6.0f} ms")
+        print(
+            f"   {mode:9s}: epochs 2-5 {np.median(times[:4]) * 1e3:6.0f} ms,"
+            f" epochs 16-20 {np.median(times[-5:]) * 1e3:6.0f} ms"
+        )
         shutil.rmtree(folder)
     projector._link_or_copy = original
     shutil.rmtree(root)

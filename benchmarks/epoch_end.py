@@ -16,7 +16,6 @@ import tempfile
 import time
 
 import _common  # noqa: F401  (sets up sys.path and TF logging)
-
 from _common import demo_data, demo_model
 
 

@@ -23,7 +23,6 @@ import time
 
 import _common  # noqa: F401  (sets up sys.path and TF logging)
 import numpy as np
-
 from _common import demo_data, table
 
 

@@ -37,11 +37,11 @@ def main():
 
     import keras
 
-    from fmlogger.explain.actmax import ActivationMaximizer
     from fmlogger.cli.demo import DEMO_LAYERS, build_demo_model, demo_probe, load_digits_32
+    from fmlogger.explain.actmax import ActivationMaximizer
+    from fmlogger.explain.saliency import Saliency
     from fmlogger.logger import FeatureMapLogger
     from fmlogger.render.overlay import attribution_map, overlay
-    from fmlogger.explain.saliency import Saliency
 
     keras.utils.set_random_seed(0)
     x, y = load_digits_32()
@@ -67,7 +67,8 @@ def main():
     for name, fn in rows.items():
         print(f"{name:45s} {median_ms(fn, args.repeats):8.1f} ms")
     print(
-        f"Saliency traces after all calls: {sal.trace_count} (gradients and Grad-CAM conv3; labels as targets need no forward pass)"
+        f"Saliency traces after all calls: {sal.trace_count}"
+        " (gradients and Grad-CAM conv3; labels as targets need no forward pass)"
     )
 
     for steps in (16, 32, 64):
@@ -75,7 +76,8 @@ def main():
         delta = sal.scores(px, py) - sal.scores(np.zeros_like(px), py)
         rel = np.abs(ig.reshape(4, -1).sum(axis=1) - delta) / np.abs(delta)
         print(
-            f"IG completeness, {steps:2d} steps: max relative error {rel.max():.4f} (f(x) - f(0) = {np.round(delta, 3)})"
+            f"IG completeness, {steps:2d} steps: max relative error {rel.max():.4f}"
+            f" (f(x) - f(0) = {np.round(delta, 3)})"
         )
 
 

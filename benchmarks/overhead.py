@@ -29,7 +29,6 @@ import tempfile
 import time
 
 import _common  # noqa: F401  (sets up sys.path and TF logging)
-
 from _common import cnn128_data, cnn128_model, demo_data, demo_model, machine, median_ms, table
 
 
@@ -139,11 +138,17 @@ def main(argv=None):
             rows.append([
                 which, arm, e["median_s"], f"{e['ratio']:.3f}x",
                 " ".join(f"{r:.3f}" for r in e["ratios"]), e["cpu_s"], f"{e['cpu_ratio']:.3f}x",
-                e.get("stall_ms", ""), f"{e['stall_ms'] / result['forward_ms']:.2f}x" if "stall_ms" in e else "",
+                e.get("stall_ms", ""),
+                f"{e['stall_ms'] / result['forward_ms']:.2f}x" if "stall_ms" in e else "",
                 e.get("begin_ms", ""), e.get("end_ms", ""),
             ])
-        rows.append([which, "compiled forward (probe)", "", "", "", "", "", result["forward_ms"], "1.00x", "", ""])
-    print(f"\nfit wall time, {args.repeats} interleaved rounds (targets: demo <= 1.03x, cnn128 <= 1.10x; stall <= 1.2x forward)")
+        rows.append(
+            [which, "compiled forward (probe)", "", "", "", "", "", result["forward_ms"], "1.00x", "", ""]
+        )
+    print(
+        f"\nfit wall time, {args.repeats} interleaved rounds"
+        " (targets: demo <= 1.03x, cnn128 <= 1.10x; stall <= 1.2x forward)"
+    )
     print("CPU s: user+system time of the whole process (all threads), less sensitive to other load.")
     print(table(["model", "arm", "fit s (median)", "ratio (median)", "ratios per round", "CPU s (median)",
                  "CPU ratio (median)", "stall ms/step",

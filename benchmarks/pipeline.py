@@ -30,7 +30,6 @@ import zlib
 
 import _common  # noqa: F401  (sets up sys.path and TF logging)
 import numpy as np
-
 from _common import cnn128_data, cnn128_model, demo_data, demo_model, interleaved, machine, table
 
 
@@ -39,12 +38,14 @@ def _event_bytes(run_dir: str) -> int:
 
 
 def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
+    from fmlogger.logger import FeatureMapLogger
     from fmlogger.render import resize, tiling
     from fmlogger.render.png import encode_png
-    from fmlogger.logger import FeatureMapLogger
     from fmlogger.render.renderer import activation_stats, colorize_codes, quantized, to_maps
 
-    sync = FeatureMapLogger(os.path.join(tmp, f"{model.name}-sync-{colormap}"), colormap=colormap, background=False)
+    sync = FeatureMapLogger(
+        os.path.join(tmp, f"{model.name}-sync-{colormap}"), colormap=colormap, background=False
+    )
     bg = FeatureMapLogger(os.path.join(tmp, f"{model.name}-bg-{colormap}"), colormap=colormap)
     x = x[: sync.max_samples]
     sync.log(model, x, 0)  # resolves layers, traces the pass, fixes channel choices
@@ -83,7 +84,10 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
         else:
             scales[name] = resize.axis_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
     pngs = {n: [encode_png(i) for i in f.images] for n, f in frames.items()}
-    image_rows = [(f"feature_maps/{n}", f.images.shape[2], f.images.shape[1], pngs[n], f.description) for n, f in frames.items()]
+    image_rows = [
+        (f"feature_maps/{n}", f.images.shape[2], f.images.shape[1], pngs[n], f.description)
+        for n, f in frames.items()
+    ]
     scalar_rows = [(f"feature_map_stats/{n}/{k}", v) for n, f in frames.items() for k, v in f.stats.items()]
     step = iter(range(1, 10**6))
 
@@ -95,9 +99,15 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
         "stats": lambda: [activation_stats(a) for a in arrays.values()],
         "normalize": normalize_stage,
         "colormap": lambda: [colorize_codes(c, mk, s.colormap) for c, mk in codes.values()],
-        "tile": lambda: [tiling.tile(p, scale=scales[n], cols=s.cols, padding=s.padding, pad_code=pad) for n, (p, pad) in pixels.items()],
+        "tile": lambda: [
+            tiling.tile(p, scale=scales[n], cols=s.cols, padding=s.padding, pad_code=pad)
+            for n, (p, pad) in pixels.items()
+        ],
         "encode": lambda: [encode_png(i) for f in frames.values() for i in f.images],
-        "write": lambda: (sync.writer.write_step(next(step), pngs=image_rows, scalars=scalar_rows), sync.writer.flush()),
+        "write": lambda: (
+            sync.writer.write_step(next(step), pngs=image_rows, scalars=scalar_rows),
+            sync.writer.flush(),
+        ),
         "step": lambda: sync.log(model, x, next(step)),
         "floor": lambda: (capture(x), [encode_png(i) for f in frames.values() for i in f.images]),
         "stall": bg_log,
@@ -170,13 +180,18 @@ def main(argv=None):
                 m = measure(model, probe, colormap=cmap, repeats=args.repeats, tmp=tmp)
                 rows.append(
                     [which, cmap, m["layers"], f"{m['pixels'] / 1e6:.1f}M"]
-                    + [m[k] for k in ("forward", "stats", "normalize", "colormap", "tile", "encode", "write", "step", "floor")]
-                    + [f"{m['step'] / m['floor']:.2f}x", m["stall"], f"{m['stall'] / m['forward']:.2f}x", f"{m['bytes_per_step'] / 1e3:.0f}"]
+                    + [m[k] for k in ("forward", "stats", "normalize", "colormap", "tile", "encode",
+                                      "write", "step", "floor")]
+                    + [f"{m['step'] / m['floor']:.2f}x", m["stall"], f"{m['stall'] / m['forward']:.2f}x",
+                       f"{m['bytes_per_step'] / 1e3:.0f}"]
                 )
                 enc.extend([which, cmap] + r for r in encoder_table(m["frames"]))
-    header = ["model", "colormap", "layers", "px", "forward", "stats", "normalize", "colormap", "tile", "encode",
-              "write", "step", "floor", "step/floor", "stall", "stall/forward", "kB/step"]
-    print("\nPer-stage ms (medians of %d interleaved rounds); targets: step/floor <= 1.3x, stall/forward <= 1.2x" % args.repeats)
+    header = ["model", "colormap", "layers", "px", "forward", "stats", "normalize", "colormap", "tile",
+              "encode", "write", "step", "floor", "step/floor", "stall", "stall/forward", "kB/step"]
+    print(
+        "\nPer-stage ms (medians of %d interleaved rounds);"
+        " targets: step/floor <= 1.3x, stall/forward <= 1.2x" % args.repeats
+    )
     print(table(header, rows))
     print("\nPNG encoder choices on the same pixels (ms, kB)")
     print(table(["model", "colormap", "zlib", "ms", "kB"], enc))

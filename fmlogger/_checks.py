@@ -9,10 +9,11 @@ Example:
     Traceback (most recent call last):
     ...
     ValueError: colormap must be one of ('gray', 'viridis'). Received: colormap='jet'
-    >>> check_folder_name("run_name", "../up")
+    >>> check_folder_name("run_name", "../up")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    ValueError: run_name must be one folder name (not empty, '.' or '..'; no '/', backslash or NUL). Received: run_name='../up'
+    ValueError: run_name must be one folder name (not empty, '.' or '..'; no '/', backslash or NUL).
+    Received: run_name='../up'
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._checks import check_bool, check_int, check_not_iterator, check_numeric, check_probe_source
 from fmlogger.capture.probe import as_probe, leaves
 from fmlogger.errors import ErrorPolicy
-from fmlogger._checks import check_bool, check_int, check_not_iterator, check_numeric, check_probe_source
 from fmlogger.render.renderer import Frame, RenderSettings
 from fmlogger.sinks.event_sink import EventSink
 from fmlogger.sinks.state import RunRecord
@@ -241,7 +241,7 @@ class FeatureMapLogger:
         from fmlogger.capture.probe import Probe
 
         if isinstance(probe, Probe):
-            return self.record.set_probe(probe.x, seed=probe.seed, source=source)
+            return self.record.set_probe(probe.x, seed=probe.seed, source=source, given=probe.given)
         return self.record.set_probe(probe, source=source)
 
     def log_embeddings(self, model, step: int) -> dict[str, np.ndarray]:

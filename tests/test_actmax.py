@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from helpers.backend import TRACES
 from helpers.models import tiny_cnn
 

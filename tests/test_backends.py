@@ -19,6 +19,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
+
 from helpers import tb_http
 from helpers.backend import BACKEND, TRACES
 

@@ -7,11 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import tb_http
-from helpers.models import tiny_cnn, tiny_data
 
 from fmlogger import tags
 from fmlogger.cli import board
+from helpers import tb_http
+from helpers.models import tiny_cnn, tiny_data
 
 STEPS = 30
 

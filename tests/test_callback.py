@@ -1,11 +1,13 @@
+import logging
+
 import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from fmlogger import FeatureMapCallback, tags  # noqa: E402
 from helpers.models import tiny_cnn, tiny_data  # noqa: E402
 from helpers.runs import feature_map_tags, image_steps, read_run  # noqa: E402
-from fmlogger import FeatureMapCallback, tags  # noqa: E402
 
 
 def fit(model, callback, epochs, **kwargs):
@@ -111,3 +113,28 @@ def test_bad_options_fail_at_construction(tmp_path, kwargs, match):
     with pytest.raises(ValueError) as err:
         FeatureMapCallback(tmp_path, tiny_data(2)[0], **kwargs)
     assert match in str(err.value)
+
+
+def test_a_probe_cut_to_max_samples_says_so_once(tmp_path, caplog):
+    """probe=x[:8] with max_samples=4: one warning naming both counts, then 4 images per step."""
+    model = tiny_cnn()
+    x, y = tiny_data(8)
+    callback = FeatureMapCallback(str(tmp_path), probe=x[:8], layers=["conv1"], max_samples=4)
+    with caplog.at_level(logging.WARNING, logger="fmlogger"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
+    said = [r.getMessage() for r in caplog.records if "the probe holds" in r.getMessage()]
+    assert said == [
+        "fmlogger: the probe holds 8 samples; 4 of them (the first ones) are logged (max_samples=4). "
+        "Pass max_samples=8 to log them all."
+    ]
+    run = read_run(callback.logger.run_dir)
+    assert [e.images.shape[0] for e in run.images[tags.image_tag("conv1")]] == [4, 4, 4]
+
+
+def test_a_probe_within_max_samples_says_nothing(tmp_path, caplog):
+    model = tiny_cnn()
+    x, y = tiny_data(8)
+    callback = FeatureMapCallback(str(tmp_path), probe=x[:4], layers=["conv1"], max_samples=4)
+    with caplog.at_level(logging.WARNING, logger="fmlogger"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert not [r for r in caplog.records if "the probe holds" in r.getMessage()]

@@ -5,12 +5,14 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from helpers.models import tiny_cnn, tiny_data  # noqa: E402
 from fmlogger.capture import Capture, iter_layers, select_layers  # noqa: E402
+from helpers.models import tiny_cnn, tiny_data  # noqa: E402
 
 
 def test_iter_layers_gives_paths_of_nested_models():
-    inner = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(2, 3, name="inner_conv")], name="backbone")
+    inner = keras.Sequential(
+        [keras.Input((6, 6, 2)), keras.layers.Conv2D(2, 3, name="inner_conv")], name="backbone"
+    )
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(2, 3, name="stem")(inputs)
     outputs = keras.layers.Flatten(name="flat")(inner(x))

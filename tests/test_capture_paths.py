@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.models import conv_block
 
 from fmlogger.capture import Capture, layer_paths, select_layers
+from helpers.models import conv_block
 
 
 def _block_model():

@@ -27,5 +27,7 @@ def test_demo_writes_feature_maps_for_each_epoch(tmp_path):
 
 @pytest.mark.slow  # a subprocess
 def test_bad_epochs_is_rejected():
-    out = subprocess.run([sys.executable, "-m", "fmlogger", "demo", "--epochs", "0"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "fmlogger", "demo", "--epochs", "0"], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "must be a positive integer" in out.stderr

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.runs import read_run
 from test_runs_png import png
 
 from fmlogger import tags
 from fmlogger.cli.main import main
 from fmlogger.runs.compare import GAP, GAP_VALUE, compare_runs
+from helpers.runs import read_run
 
 
 def write_run(log_dir, seed, probe, steps=3, **options):

@@ -15,11 +15,11 @@ import sys
 
 import numpy as np
 import pytest
-from helpers.models import tiny_cnn, tiny_data
 
 from fmlogger import tags
 from fmlogger.runs.events import iter_values
 from fmlogger.runs.read import read_run
+from helpers.models import tiny_cnn, tiny_data
 
 keras = pytest.importorskip("keras")
 werkzeug_test = pytest.importorskip("werkzeug.test")

@@ -9,8 +9,8 @@ can be had (``.ci/run`` installs it with apt when missing).
 from __future__ import annotations
 
 import json
-import pathlib
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -20,10 +20,10 @@ import typing
 import urllib.parse
 
 import pytest
-from helpers import tb_http
 from test_dashboard import EVIL, arrays_run, keras_run
 
 from fmlogger import tags
+from helpers import tb_http
 
 pytestmark = pytest.mark.slow
 websocket = pytest.importorskip("websocket", reason="needs websocket-client: pip install 'fmlogger[test]'")

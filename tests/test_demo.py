@@ -7,12 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import tb_http
 
 import fmlogger
 from fmlogger import tags
 from fmlogger.cli.main import main
 from fmlogger.runs.events import decode_png, image_tags
+from helpers import tb_http
 
 NOISE = ("oneDNN", "absl", "cpu_feature_guard", "I0000", "W0000")
 

@@ -14,9 +14,9 @@ import textwrap
 
 import pytest
 
+from fmlogger import tags
 from helpers.models import tiny_cnn, tiny_data
 from helpers.runs import feature_map_tags, image_steps, read_run
-from fmlogger import tags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

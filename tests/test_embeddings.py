@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from helpers.models import tiny_cnn, tiny_data
-from helpers.runs import read_run
 from fmlogger import tags
 from fmlogger.views.embeddings import EmbeddingSettings, class_labels, predicted_classes
+from helpers.models import tiny_cnn, tiny_data
+from helpers.runs import read_run
 
 TITLE_ROWS = 26  # the scatter's title band (it names the epoch); everything below is the plot
 
@@ -43,7 +43,8 @@ def test_callback_writes_projector_entries_and_views_on_schedule(tmp_path):
         assert [e.step for e in run.images[tags.embedding_pca_tag(layer)]] == [0, 2, 3]
         assert run.images[tags.embedding_pca_tag(layer)][0].images.shape == (1, 540, 720, 3)  # DEFAULT_SIZE
     assert [e.step for e in run.images[tags.pca_rgb_tag("conv2")]] == [0, 1, 2, 3]
-    assert run.images[tags.pca_rgb_tag("conv2")][0].images.shape == (2, 35, 35, 3)  # 5x5 maps, x7 (the first factor reaching min_tile_size 32)
+    # 5x5 maps, x7 (the first factor reaching min_tile_size 32)
+    assert run.images[tags.pca_rgb_tag("conv2")][0].images.shape == (2, 35, 35, 3)
     assert tags.pca_rgb_tag("conv1") not in run.images  # only the logged layers
     assert not any(tag.startswith(tags.EMBEDDING_TSNE_PREFIX) for tag in run.images)  # t-SNE is opt-in
     config = (tmp_path / tags.RUN_SUBDIR / "projector_config.pbtxt").read_text()
@@ -124,10 +125,12 @@ def test_dense_model_on_tabular_inputs_has_no_sprite_and_label_only_metadata(tmp
     [
         ({"embeddings": ["conv1"]}, r"embeddings=\[\.\.\.\] needs embedding_data=x or \(x, y\)"),
         ({"embeddings": ["conv1"], "embedding_data": "X", "embedding_pooling": "mean"},
-         r"embedding_pooling must be one of \('avg', 'max', 'flatten'\)\. Received: embedding_pooling='mean'"),
+         r"embedding_pooling must be one of \('avg', 'max', 'flatten'\)\. "
+         r"Received: embedding_pooling='mean'"),
         ({"embeddings": ["conv1"], "embedding_data": "X", "embedding_max_points": 200_000},
          r"embedding_max_points must be at most 100,000 .*Received: embedding_max_points=200000"),
-        ({"embeddings": [], "embedding_data": "X"}, r"embeddings must name at least one layer\. Received: embeddings=\[\]"),
+        ({"embeddings": [], "embedding_data": "X"},
+         r"embeddings must name at least one layer\. Received: embeddings=\[\]"),
         ({"pca_rgb": 3}, r"pca_rgb must be True, False, or a list of layer paths\. Received: pca_rgb=3"),
     ],
 )
@@ -146,7 +149,11 @@ def test_unknown_embedding_layer_fails_before_the_first_epoch(tmp_path):
     x, y = tiny_data(n=8)
     model = tiny_cnn()
     callback = FeatureMapCallback(tmp_path, x[:2], ["conv1"], embeddings=["conv3"], embedding_data=(x, y))
-    with pytest.raises(ValueError, match=r"embeddings=\['conv3'\] \(name\) matches no layer of model 'tiny_cnn'\..*Layers: conv1, pool1, conv2"):
+    with pytest.raises(
+        ValueError,
+        match=r"embeddings=\['conv3'\] \(name\) matches no layer of model 'tiny_cnn'\."
+        r".*Layers: conv1, pool1, conv2",
+    ):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
     assert not os.path.exists(tmp_path / tags.RUN_SUBDIR / "projector_config.pbtxt")
 

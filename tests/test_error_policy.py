@@ -14,9 +14,9 @@ import shutil
 import numpy as np
 import pytest
 
+from fmlogger import tags
 from helpers.models import tiny_cnn, tiny_data, with_volumes
 from helpers.runs import feature_map_tags, image_steps, read_run
-from fmlogger import tags
 
 
 def _warnings(caplog):
@@ -73,8 +73,9 @@ def test_nan_mid_training_is_drawn_counted_and_reported_once(on_error, tmp_path,
     assert np.all(poisoned[:, 1:43, 1:43] == marker)  # the first tile: 14x14 upscaled x3, inside the padding
     nan_warnings = [m for m in _warnings(caplog) if "NaN/Inf" in m]
     assert nan_warnings == [
-        f"fmlogger: layer 'poison' produced {2 * 14 * 14 * 3} NaN/Inf values at step 3; they are drawn in the "
-        f"marker colour and counted in {tags.stat_tag('poison', 'nonfinite')}."
+        f"fmlogger: layer 'poison' produced {2 * 14 * 14 * 3} NaN/Inf values at step 3; "
+        "they are drawn in the marker colour and counted in "
+        f"{tags.stat_tag('poison', 'nonfinite')}."
     ]
 
 
@@ -110,12 +111,18 @@ def test_run_folder_removed_mid_run_warn_recreates_and_goes_on(tmp_path, caplog)
     [warning] = _warnings(caplog)
     # "the event file" when the background writer's state save re-created the folder first
     assert re.match(
-        re.escape(f"fmlogger: writing step 3 to {log_dir / tags.RUN_SUBDIR} failed and is skipped: FileNotFoundError: ")
+        re.escape(
+            f"fmlogger: writing step 3 to {log_dir / tags.RUN_SUBDIR} failed and is skipped: "
+            "FileNotFoundError: "
+        )
         + r"the (run folder \(with its event file\)|event file) "
         + re.escape(f"{log_dir / tags.RUN_SUBDIR}/events.out.tfevents."),
         warning,
     ), warning
-    assert "was removed while training; the steps it held are gone. Writing from this step on to a new " in warning
+    assert (
+        "was removed while training; the steps it held are gone. Writing from this step on to a new "
+        in warning
+    )
 
 
 def test_run_folder_removed_mid_run_raise_stops(tmp_path):

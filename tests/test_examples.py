@@ -14,10 +14,10 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import tb_http
 
 from fmlogger import tags
 from fmlogger.runs.events import decode_png, image_tags
+from helpers import tb_http
 
 pytestmark = pytest.mark.slow  # each example trains a model
 

@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+
 from helpers.models import nested_cnn, tiny_cnn, tiny_data
 from helpers.runs import image_steps, read_run
 

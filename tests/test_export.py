@@ -9,8 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import tb_http
-from helpers.runs import read_run
 from test_runs_events import CLI, run_without
 from test_runs_png import png
 
@@ -18,6 +16,8 @@ from fmlogger import tags
 from fmlogger.cli.main import main
 from fmlogger.runs.events import event_files, images_by_step, iter_records
 from fmlogger.runs.export import export_run, labelled_frame
+from helpers import tb_http
+from helpers.runs import read_run
 
 STEPS = [0, 2, 4, 6, 8, 10, 12]
 

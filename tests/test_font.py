@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmlogger.render.font import ASCII, GLYPHS, DIGITS, number_bitmaps, read_numbers, text_mask
+from fmlogger.render.font import ASCII, DIGITS, GLYPHS, number_bitmaps, read_numbers, text_mask
 
 
 def test_digit_glyphs_golden_and_read_back():

@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
+
 from helpers import tb_http
 
 pytestmark = pytest.mark.slow  # every test starts a fresh interpreter

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from helpers.models import tiny_cnn
 
 keras = pytest.importorskip("keras")
 
-from fmlogger.cli.main import main
 from fmlogger.cli.inspect import read_image
+from fmlogger.cli.main import main
 from fmlogger.runs.read import decode_png
 
 
@@ -122,7 +123,8 @@ def test_new_modules_do_not_import_tensorflow():
     import subprocess
 
     code = (
-        "import sys, fmlogger, fmlogger.explain.saliency, fmlogger.explain.actmax, fmlogger.render.overlay, fmlogger.explain.settings, "
+        "import sys, fmlogger, fmlogger.explain.saliency, fmlogger.explain.actmax, fmlogger.render.overlay, "
+        "fmlogger.explain.settings, "
         "fmlogger.cli.inspect, fmlogger.cli.main; fmlogger.cli.main.build_parser(); "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules, fmlogger.ExplainSettings().alpha)"
     )

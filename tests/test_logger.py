@@ -3,9 +3,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from fmlogger import FeatureMapLogger, tags  # noqa: E402
 from helpers.models import tiny_cnn, tiny_data  # noqa: E402
 from helpers.runs import image_steps, read_run  # noqa: E402
-from fmlogger import FeatureMapLogger, tags  # noqa: E402
 
 
 def test_log_arrays_writes_images_and_stats_read_back_by_tensorboard(tmp_path):

@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from helpers.models import tiny_cnn, tiny_data
-from helpers.runs import image_steps, read_run
 from fmlogger import tags
 from fmlogger.logger import FeatureMapLogger, PendingFrames
 from fmlogger.render.renderer import UnsupportedOutput
+from helpers.models import tiny_cnn, tiny_data
+from helpers.runs import image_steps, read_run
 
 
 def _steps_in_file_order(run_dir):
@@ -62,7 +62,9 @@ def test_background_and_synchronous_write_the_same_pixels(tmp_path):
 def test_log_arrays_copies_its_input_before_returning(tmp_path, rng):
     logger = FeatureMapLogger(tmp_path, min_tile_size=1, padding=0)
     a = rng.random((2, 3, 3, 1), dtype=np.float32)
-    expected = np.floor((a - a.min(axis=(1, 2), keepdims=True)) / np.ptp(a, axis=(1, 2), keepdims=True) * 255 + 0.5)
+    expected = np.floor(
+        (a - a.min(axis=(1, 2), keepdims=True)) / np.ptp(a, axis=(1, 2), keepdims=True) * 255 + 0.5
+    )
     logger.log_arrays({"a": a}, 0)
     a[...] = 0  # the caller reuses its buffer at once
     logger.close()
@@ -105,7 +107,8 @@ def test_logging_again_after_close_restarts_the_writer(tmp_path, rng):
     "kwargs, message",
     [
         ({"background": "yes"}, "background must be True or False. Received: background='yes'"),
-        ({"max_pending_steps": 0}, "max_pending_steps must be an integer >= 1. Received: max_pending_steps=0"),
+        ({"max_pending_steps": 0},
+         "max_pending_steps must be an integer >= 1. Received: max_pending_steps=0"),
     ],
 )
 def test_options_are_validated(tmp_path, kwargs, message):

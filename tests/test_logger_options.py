@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-from helpers.models import tiny_cnn, tiny_data
 
 import fmlogger
 from fmlogger import tags
@@ -18,6 +17,7 @@ from fmlogger.runs.events import image_tags
 from fmlogger.views.embeddings import EmbeddingSettings
 from fmlogger.views.options import SHORTCUTS
 from fmlogger.views.timelines import TimelineSettings
+from helpers.models import tiny_cnn, tiny_data
 
 FLAT = {
     "normalize": "per_layer",

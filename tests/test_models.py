@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fmlogger import tags
 from helpers.backend import TRACES
 from helpers.models import conv_block, tiny_cnn
 from helpers.runs import feature_map_tags, read_run
-from fmlogger import tags
 
 N, SIZE = 8, 16
 
@@ -26,7 +26,11 @@ def _data(shape=(SIZE, SIZE, 1), seed=0):
 def _head(x):
     import keras
 
-    pool = keras.layers.GlobalAveragePooling2D(name="gap") if len(x.shape) == 4 else keras.layers.Flatten(name="flat")
+    pool = (
+        keras.layers.GlobalAveragePooling2D(name="gap")
+        if len(x.shape) == 4
+        else keras.layers.Flatten(name="flat")
+    )
     x = pool(x)
     return keras.layers.Dense(2, activation="softmax", name="head", dtype="float32")(x)
 

@@ -9,13 +9,13 @@ import textwrap
 
 import numpy as np
 import pytest
-from helpers import tb_http
 
 import fmlogger
 from fmlogger.notebook import LABEL_SCALE, even_subsample, show
 from fmlogger.render.font import read_numbers
 from fmlogger.render.renderer import STACK_GAP, STACK_GAP_VALUE, Renderer, RenderSettings
 from fmlogger.runs.events import decode_png
+from helpers import tb_http
 
 
 def _logged_run(tmp_path, steps=(0, 1, 2), samples=2):

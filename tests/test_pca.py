@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmlogger.render.pca import AlignedProjection, PCARGBRenderer, align_signs, pca, pca_rgb, procrustes, sign_convention
+from fmlogger.render.pca import (
+    AlignedProjection,
+    PCARGBRenderer,
+    align_signs,
+    pca,
+    pca_rgb,
+    procrustes,
+    sign_convention,
+)
 
 
 def _orthonormal(rng, d, k):

@@ -9,12 +9,12 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from helpers import tb_http
-from helpers.models import tiny_cnn, tiny_data
 
 from fmlogger import tags
-from fmlogger.sinks import projector
 from fmlogger.render.sprite import images_to_uint8
+from fmlogger.sinks import projector
+from helpers import tb_http
+from helpers.models import tiny_cnn, tiny_data
 
 # ----------------------------------------------------------------------------- writer
 

@@ -12,9 +12,9 @@ import textwrap
 import numpy as np
 import pytest
 
+from fmlogger import tags
 from helpers.models import tiny_cnn, tiny_data
 from helpers.runs import feature_map_tags, image_steps, read_run
-from fmlogger import tags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,7 +40,8 @@ TRAIN = textwrap.dedent(
     )
     callback = FeatureMapCallback(log_dir, x[:2], ["conv1", "conv2"], max_samples=2)
     model.fit(
-        x, y, initial_epoch=initial_epoch, epochs=epochs, batch_size=8, verbose=0, callbacks=[callback, save, kill]
+        x, y, initial_epoch=initial_epoch, epochs=epochs, batch_size=8, verbose=0,
+        callbacks=[callback, save, kill],
     )
     print("finished")
     """
@@ -75,7 +76,8 @@ def test_kill_9_keeps_every_logged_step_and_resume_continues(tmp_path):
     events = [n for n in os.listdir(tmp_path / "logs" / tags.RUN_SUBDIR) if ".tfevents." in n]
     assert len(events) == 2  # one file per process, nothing overwritten
     for layer in ("conv1", "conv2"):
-        assert image_steps(run, tags.image_tag(layer)) == list(range(k + 3))  # 0..k, then k+1, k+2; no repeats
+        # 0..k, then k+1, k+2; no repeats
+        assert image_steps(run, tags.image_tag(layer)) == list(range(k + 3))
 
 
 def test_resume_in_process_continues_steps(tmp_path):
@@ -121,8 +123,9 @@ def test_two_callbacks_with_the_same_layer_are_warned_and_run_name_separates(tmp
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
         model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[first, second])
     assert [r.getMessage() for r in caplog.records if r.name == "fmlogger"] == [
-        f"fmlogger: another logger already writes feature_maps/conv1 into {tmp_path / tags.RUN_SUBDIR}; the steps "
-        "of both will interleave under the same tags. Pass run_name='...' (a different run folder) to one of them."
+        f"fmlogger: another logger already writes feature_maps/conv1 into {tmp_path / tags.RUN_SUBDIR}; "
+        "the steps of both will interleave under the same tags. "
+        "Pass run_name='...' (a different run folder) to one of them."
     ]
     caplog.clear()
     third = FeatureMapCallback(tmp_path, x[:2], ["conv1"], max_samples=2)

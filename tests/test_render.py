@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fmlogger.render import colormaps
-from fmlogger.render.renderer import RenderSettings, Renderer, UnsupportedOutput, colorize_codes, quantize
+from fmlogger.render.renderer import Renderer, RenderSettings, UnsupportedOutput, colorize_codes, quantize
 
 
 def test_grid_geometry_and_golden_pixels():
@@ -92,7 +92,9 @@ def test_stats():
 
 
 def test_dense_output_is_a_strip():
-    frame = Renderer(RenderSettings(min_tile_size=8, padding=1)).render("dense", np.arange(12.0).reshape(3, 4))
+    frame = Renderer(RenderSettings(min_tile_size=8, padding=1)).render(
+        "dense", np.arange(12.0).reshape(3, 4)
+    )
     assert frame.kind == "strip"
     assert frame.images.shape == (3, 1 + 8 + 1, 1 + 4 * 2 + 1, 1)  # 1x4 cells -> 8 rows, 2 px per unit
     row = frame.images[0, 1, 1:9:2, 0]
@@ -122,7 +124,8 @@ def test_five_d_output_is_skipped_with_a_clear_message():
 @pytest.mark.parametrize(
     "option, value, allowed",
     [("normalize", "minmax", "per_map"), ("colormap", "jet", "viridis"), ("channel_order", "random", "top_k"),
-     ("max_channels", 0, ">= 1"), ("clip_percentile", 60, "[0, 50)"), ("data_format", "NHWC", "channels_first")],
+     ("max_channels", 0, ">= 1"), ("clip_percentile", 60, "[0, 50)"),
+     ("data_format", "NHWC", "channels_first")],
 )
 def test_bad_options_name_argument_value_and_choices(option, value, allowed):
     with pytest.raises(ValueError) as err:

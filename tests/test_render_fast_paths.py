@@ -73,7 +73,9 @@ def _naive_tile(maps, scale, cols, padding, pad):
 
 
 @pytest.mark.parametrize("channels", [None, 3])
-@pytest.mark.parametrize("scale, cols, padding", [((1, 1), None, 1), ((2, 3), 2, 0), ((3, 1), None, 2), ((2, 2), 4, 1)])
+@pytest.mark.parametrize(
+    "scale, cols, padding", [((1, 1), None, 1), ((2, 3), 2, 0), ((3, 1), None, 2), ((2, 2), 4, 1)]
+)
 def test_tile_matches_the_naive_definition(rng, channels, scale, cols, padding):
     shape = (2, 5, 3, 4) + ((channels,) if channels else ())
     maps = rng.integers(0, 250, shape, dtype=np.uint8)
@@ -141,5 +143,7 @@ def test_max_tile_size_none_keeps_every_pixel_and_default_caps_at_64(rng):
 
 
 def test_max_tile_size_is_validated():
-    with pytest.raises(ValueError, match="max_tile_size must be an integer >= 1 or None. Received: max_tile_size=0"):
+    with pytest.raises(
+        ValueError, match="max_tile_size must be an integer >= 1 or None. Received: max_tile_size=0"
+    ):
         RenderSettings(max_tile_size=0)

@@ -11,12 +11,12 @@ import io
 
 import numpy as np
 import pytest
-from helpers.models import tiny_cnn, tiny_data
 
 from fmlogger import tags
 from fmlogger.runs.events import iter_summaries
 from fmlogger.runs.png_decode import decode_png, decode_png_numpy
 from fmlogger.runs.read import read_run
+from helpers.models import tiny_cnn, tiny_data
 
 
 @pytest.fixture(scope="module", params=["gray", "viridis"])

@@ -17,7 +17,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from helpers import tb_http
 
 from fmlogger import _crc32c as crc_module
 from fmlogger._crc32c import crc32c, crc32c_numpy, masked_crc32c
@@ -28,6 +27,7 @@ from fmlogger.runs.events import (
     iter_summaries,
     read_record,
 )
+from helpers import tb_http
 
 PAYLOADS = [b"", b"x", bytes(range(256)) * 3, np.random.default_rng(0).bytes(70_001), b"last record"]
 

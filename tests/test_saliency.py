@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from helpers.models import nested_cnn, tiny_cnn, tiny_data
 
 keras = pytest.importorskip("keras")
 
-from fmlogger.render.overlay import attribution_map
 from fmlogger.explain.gradcam import gradcam, last_conv_layer
 from fmlogger.explain.saliency import Saliency, integrated_gradients, smoothgrad, vanilla_gradients
+from fmlogger.render.overlay import attribution_map
 
 
 def half_model(side: str):

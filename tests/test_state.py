@@ -6,12 +6,12 @@ import json
 import logging
 
 import numpy as np
-from helpers.models import tiny_cnn, tiny_data
-from helpers.runs import read_run
 
 from fmlogger import tags
 from fmlogger.runs.events import iter_values
 from fmlogger.sinks.state import load_state, probe_fingerprint
+from helpers.models import tiny_cnn, tiny_data
+from helpers.runs import read_run
 
 OPTIONS = {
     "normalize": "fixed",
@@ -87,7 +87,10 @@ def test_changed_settings_warn_and_drop_what_no_longer_applies(tmp_path, caplog)
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
         other = FeatureMapLogger(tmp_path, **{**OPTIONS, "channel_order": "index"})
         assert other.log_arrays({"conv": later_maps()}, 1)["conv"].channels == (0, 1, 2)
-    assert "render settings of conv differ" in caplog.text and "channel_order: 'top_k' -> 'index'" in caplog.text
+    assert (
+        "render settings of conv differ" in caplog.text
+        and "channel_order: 'top_k' -> 'index'" in caplog.text
+    )
     other.close()
 
 
@@ -139,7 +142,9 @@ def test_fit_resume_keeps_choice_and_records_seeded_probe(tmp_path):
     run = read_run(resumed.logger.run_dir)
     assert [e.step for e in run.images[tags.image_tag("conv2")]] == [0, 1, 2]
     state = load_state(resumed.logger.run_dir)
-    assert (state["layers"]["conv2"]["channels"], state["layers"]["conv2"]["fixed_range"]) == (chosen, value_range)
+    assert (state["layers"]["conv2"]["channels"], state["layers"]["conv2"]["fixed_range"]) == (
+        chosen, value_range
+    )
     assert list(resumed.logger.renderer.state()["conv2"]["channels"]) == chosen
     assert f"{len(chosen)} of 6 channels" in run.descriptions[tags.image_tag("conv2")]
 

@@ -8,9 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from helpers.runs import read_run
 from fmlogger.render.png import encode_png
 from fmlogger.sinks.events import SummaryWriter
+from helpers.runs import read_run
 
 
 def _events_in_file_order(run_dir):
@@ -54,7 +54,9 @@ def test_write_step_reads_back_like_image_and_scalar(tmp_path, rng):
 def test_write_step_is_one_event_and_takes_pre_encoded_pngs(tmp_path, rng):
     image = rng.integers(0, 256, (6, 4, 3), dtype=np.uint8)
     writer = SummaryWriter(tmp_path)
-    writer.write_step(0, pngs=[("feature_maps/rgb", 4, 6, [encode_png(image)] * 2, "")], scalars=[("s/x", 1.0)])
+    writer.write_step(
+        0, pngs=[("feature_maps/rgb", 4, 6, [encode_png(image)] * 2, "")], scalars=[("s/x", 1.0)]
+    )
     writer.close()
     events = _events_in_file_order(tmp_path)
     assert len(events) == 1 and [v.tag for v in events[0].summary.value] == ["feature_maps/rgb", "s/x"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import tb_http
-from helpers.runs import read_run
 
 from fmlogger import tags
 from fmlogger.render.timeline import Timeline, decode, untile
+from helpers import tb_http
+from helpers.runs import read_run
 
 STEPS = 30
 # 8x8 maps with min_tile_size=32 are upscaled 4x: 32x32 tiles; 4 channels shown.

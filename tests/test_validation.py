@@ -11,8 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from helpers.models import tiny_cnn, tiny_data
 from fmlogger import tags
+from helpers.models import tiny_cnn, tiny_data
 
 
 def _no_images(log_dir) -> bool:
@@ -104,18 +104,22 @@ def test_long_layer_listing_is_cut_with_a_pointer(tmp_path):
     "options, fragment",
     [
         ({"every_n_epochs": 0}, "every_n_epochs must be an integer >= 1. Received: every_n_epochs=0"),
-        ({"every_n_batches": 0}, "every_n_batches must be an integer >= 1 or None. Received: every_n_batches=0"),
+        ({"every_n_batches": 0},
+         "every_n_batches must be an integer >= 1 or None. Received: every_n_batches=0"),
         ({"max_samples": 0}, "max_samples must be an integer >= 1. Received: max_samples=0"),
         ({"max_samples": 2.5}, "Received: max_samples=2.5"),
         ({"normalize": "minmax"}, "normalize must be one of ('per_map', "),
         ({"colormap": "jet"}, "Received: colormap='jet'"),
-        ({"channel_order": "random"}, "channel_order must be one of ('index', 'top_k'). Received: channel_order='random'"),
-        ({"data_format": "NHWC"}, "data_format must be one of ('channels_last', 'channels_first'). Received: data_format='NHWC'"),
-        ({"clip_percentile": 60}, "clip_percentile must be a number in [0, 50) or None. Received: clip_percentile=60"),
+        ({"channel_order": "random"},
+         "channel_order must be one of ('index', 'top_k'). Received: channel_order='random'"),
+        ({"data_format": "NHWC"},
+         "data_format must be one of ('channels_last', 'channels_first'). Received: data_format='NHWC'"),
+        ({"clip_percentile": 60},
+         "clip_percentile must be a number in [0, 50) or None. Received: clip_percentile=60"),
         ({"max_channels": 0}, "max_channels must be an integer >= 1 or None. Received: max_channels=0"),
         ({"on_error": "ignore"}, "on_error must be one of ('warn', 'raise'). Received: on_error='ignore'"),
-        ({"layers": [3]}, "layers entries must be layer names, paths ('outer/inner'), glob patterns ('conv*') "
-                          "or layer classes. Received: 3 of type int"),
+        ({"layers": [3]}, "layers entries must be layer names, paths ('outer/inner'), glob patterns "
+                          "('conv*') or layer classes. Received: 3 of type int"),
         ({"layers": []}, "layers must name at least one layer, or be None for the default choice"),
         ({"layers": [""]}, "Received: '' of type str"),
         ({"layers": 3.0}, "Received: layers=3.0"),
@@ -165,12 +169,15 @@ def test_probe_shape_mismatch_names_input_and_shapes(tmp_path):
         ({"image": np.zeros((2, 16, 16, 1))},
          "the probe dict has no entry for input(s) 'extra'. Received keys: ['image']"),
         (np.zeros((2, 16, 16, 1)),
-         "the model takes 2 input(s) ('image' (None, 16, 16, 1), 'extra' (None, 4)) but the probe gives 1 array(s)"),
+         "the model takes 2 input(s) ('image' (None, 16, 16, 1), 'extra' (None, 4)) "
+         "but the probe gives 1 array(s)"),
     ],
 )
 def test_multi_input_probe_mismatch(probe, fragment, tmp_path):
     x, y = tiny_data(8)
-    error, batches = _fit_error(_two_inputs(), probe, ["conv"], tmp_path, x=[x, np.zeros((8, 4), np.float32)], y=y)
+    error, batches = _fit_error(
+        _two_inputs(), probe, ["conv"], tmp_path, x=[x, np.zeros((8, 4), np.float32)], y=y
+    )
     assert isinstance(error, ValueError) and fragment in str(error), str(error)
     assert str(error).startswith("probe does not fit model 'two': ")
     assert batches == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.models import tiny_cnn, tiny_data
 
 from fmlogger import tags
 from fmlogger.render.renderer import RenderSettings
@@ -14,6 +13,7 @@ from fmlogger.views.base import Batch, View, compute_all, produce_all
 from fmlogger.views.feature_maps import FeatureMapView, LayerArrays
 from fmlogger.views.pca_rgb import PCARGBView
 from fmlogger.views.timelines import TimelineSettings, TimelineView
+from helpers.models import tiny_cnn, tiny_data
 
 
 def _ramp_maps():

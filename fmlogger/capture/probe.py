@@ -29,6 +29,8 @@ class Probe:
     y: np.ndarray | None = None
     seed: int | None = None
     """The seed the samples were drawn with (``as_probe(..., seed=)``), None for the first samples."""
+    given: int | None = None
+    """Samples the source held before the cut to ``max_samples`` (None when unknown: a dataset)."""
 
     @property
     def size(self) -> int:
@@ -84,7 +86,11 @@ def _from_dataset(dataset, max_samples: int) -> Probe:
     batched = len(leading) > 0 and leading[0] is None
     xs, ys, seen = [], [], 0
     for element in dataset:
-        x, y = (element[0], element[1] if len(element) > 1 else None) if isinstance(element, tuple) else (element, None)
+        x, y = (
+            (element[0], element[1] if len(element) > 1 else None)
+            if isinstance(element, tuple)
+            else (element, None)
+        )
         x = map_inputs(to_numpy, x)
         y = None if y is None else map_inputs(to_numpy, y)
         if not batched:
@@ -117,7 +123,9 @@ def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
     if seed is not None:
         _check_seed(seed)
     if isinstance(probe, Probe):
-        return Probe(head(probe.x, max_samples), None if probe.y is None else probe.y[:max_samples], probe.seed)
+        return Probe(
+            head(probe.x, max_samples), None if probe.y is None else probe.y[:max_samples], probe.seed
+        )
     if _is_dataset(probe):
         return _from_dataset(probe, max_samples)
     y = None
@@ -145,9 +153,10 @@ def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
         if size > max_samples:
             idx = np.sort(np.random.default_rng(seed).choice(size, max_samples, replace=False))
             y = None if y is None else map_inputs(to_numpy, y)[idx]
-            return Probe(map_inputs(lambda a: a[idx], x), y, seed)
+            return Probe(map_inputs(lambda a: a[idx], x), y, seed, size)
+        sizes.add(size)
     y = None if y is None else map_inputs(to_numpy, y)[:max_samples]
-    return Probe(head(x, max_samples), y)
+    return Probe(head(x, max_samples), y, given=sizes.pop())
 
 
 def _check_seed(seed) -> None:

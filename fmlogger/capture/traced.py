@@ -137,7 +137,13 @@ class Capture:
     OUTPUT = "__model_output__"
 
     def __init__(
-        self, model, layers, example_inputs, *, max_layers: int = DEFAULT_MAX_LAYERS, include_output: bool = False
+        self,
+        model,
+        layers,
+        example_inputs,
+        *,
+        max_layers: int = DEFAULT_MAX_LAYERS,
+        include_output: bool = False,
     ):
         from fmlogger.capture.probe import head, leaves
 

@@ -233,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fmlogger {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser("demo", help="train a small CNN on the bundled digits and log its feature maps")
+    demo = commands.add_parser(
+        "demo", help="train a small CNN on the bundled digits and log its feature maps"
+    )
     demo.add_argument("--logdir", default="runs/demo", help="TensorBoard log folder (default: runs/demo)")
     demo.add_argument("--epochs", type=_positive_int, default=5, help="epochs to train (default: 5)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -234,7 +234,8 @@ class Saliency(GradCam):
                 classes = _label_classes(labels, n, self.num_classes == 1)
             else:
                 raise ValueError(
-                    f"target must be one of {TARGETS}, a class index, or one index per sample. Received: target={target!r}"
+                    f"target must be one of {TARGETS}, a class index, or one index per sample."
+                    f" Received: target={target!r}"
                 )
         elif isinstance(target, (int, np.integer)) and not isinstance(target, bool):
             classes = np.full(n, int(target), np.int32)
@@ -329,7 +330,8 @@ class Saliency(GradCam):
             base = np.broadcast_to(np.asarray(baseline, dtype=np.float32), x.shape)
         except ValueError as err:
             raise ValueError(
-                f"baseline must be a number or broadcast to x's shape {x.shape}. Received shape {np.shape(baseline)}"
+                f"baseline must be a number or broadcast to x's shape {x.shape}."
+                f" Received shape {np.shape(baseline)}"
             ) from err
         classes = self.targets(x, target, labels)
         alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)

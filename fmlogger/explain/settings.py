@@ -22,9 +22,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._checks import check_choice, check_int
 from fmlogger.explain.actmax import OBJECTIVES, PARAMETRIZATIONS
 from fmlogger.render import colormaps
-from fmlogger._checks import check_choice, check_int
 
 EXPLAIN_TARGETS = ("auto", "label", "predicted")
 

@@ -249,7 +249,9 @@ class PCARGBRenderer:
         self.min_size = int(min_size)
         self._components: dict[str, np.ndarray] = {}
 
-    def render(self, name: str, maps: np.ndarray, data_format: str = "channels_last") -> tuple[np.ndarray, PCAFit]:
+    def render(
+        self, name: str, maps: np.ndarray, data_format: str = "channels_last"
+    ) -> tuple[np.ndarray, PCAFit]:
         """``[n, h, w, c]`` (or ``[n, c, h, w]``) -> uint8 ``[n, H, W, 3]`` and the fit."""
         maps = np.asarray(maps, np.float32)
         if maps.ndim != 4:

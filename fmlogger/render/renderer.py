@@ -276,7 +276,9 @@ def quantized(
     return out.astype(np.uint8), None
 
 
-def colorize_codes(codes: np.ndarray, mask: np.ndarray | None, colormap: str) -> tuple[np.ndarray, np.ndarray]:
+def colorize_codes(
+    codes: np.ndarray, mask: np.ndarray | None, colormap: str
+) -> tuple[np.ndarray, np.ndarray]:
     """uint8 codes (+ non-finite mask) -> pixels and the padding colour.
 
     Returns ``(pixels, pad)``: ``gray`` without non-finite values stays one channel
@@ -327,7 +329,10 @@ class Renderer:
         return self._fixed_range[name]
 
     def state(self) -> dict:
-        """The kept per-layer choices, JSON-ready: ``{layer: {"channels": [...], "fixed_range": [lo, hi]}}``."""
+        """The kept per-layer choices, JSON-ready.
+
+        ``{layer: {"channels": [...], "fixed_range": [lo, hi]}}``.
+        """
         out: dict = {}
         for name, chosen in self._channels.items():
             out.setdefault(name, {})["channels"] = [int(c) for c in chosen]
@@ -383,13 +388,21 @@ class Renderer:
             channels=tuple(int(c) for c in chosen),
             kind=kind,
             description=_describe(name, activations.shape, kind, chosen, total, s)
-            + (f" Maps averaged over {shrink}x{shrink} blocks (max_tile_size={s.max_tile_size})." if shrink > 1 else ""),
+            + (
+                f" Maps averaged over {shrink}x{shrink} blocks (max_tile_size={s.max_tile_size})."
+                if shrink > 1
+                else ""
+            ),
         )
 
 
 def _describe(name, shape, kind, chosen, total, settings: RenderSettings) -> str:
     if kind == "grid":
-        order = "by mean activation at the first logged step" if settings.channel_order == "top_k" else "by index"
+        order = (
+            "by mean activation at the first logged step"
+            if settings.channel_order == "top_k"
+            else "by index"
+        )
         what = f"{len(chosen)} of {total} channels, {order}, row by row"
         if len(chosen) <= 16:
             what += f": {', '.join(str(int(c)) for c in chosen)}"

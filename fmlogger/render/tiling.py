@@ -62,7 +62,9 @@ def tile(
     th, tw = h * sy, w * sx
     if sx > 1:  # widen rows first (small copy): the big copy below then moves whole tile rows
         maps, w, sx = np.repeat(maps, sx, axis=3), tw, 1
-    out = np.empty((n, rows * (padding + th) + padding, cols * (padding + tw) + padding) + rest, dtype=maps.dtype)
+    out = np.empty(
+        (n, rows * (padding + th) + padding, cols * (padding + tw) + padding) + rest, dtype=maps.dtype
+    )
     out[...] = pad_code
     if k == 0:
         return out

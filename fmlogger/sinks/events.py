@@ -198,7 +198,7 @@ class SummaryWriter:
             self._get().add_summary(step, summary_bytes)
 
     def serialize(self, pngs, scalars) -> bytes:
-        """One serialized ``Summary`` proto holding image (``pngs`` as in ``write_step``) and scalar values."""
+        """One serialized ``Summary`` proto with image (``pngs`` as in ``write_step``) and scalar values."""
         from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
         summary = summary_pb2.Summary()
@@ -213,7 +213,9 @@ class SummaryWriter:
             value = summary.value.add(tag=tag)
             value.metadata.MergeFromString(self._plugin_metadata("scalars", tag, ""))
             value.tensor.CopyFrom(
-                tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=scalar_shape, float_val=[float(number)])
+                tensor_pb2.TensorProto(
+                    dtype=types_pb2.DT_FLOAT, tensor_shape=scalar_shape, float_val=[float(number)]
+                )
             )
         return summary.SerializeToString()
 

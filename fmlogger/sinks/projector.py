@@ -222,7 +222,9 @@ class ProjectorWriter:
         for index, (layer, tensor) in enumerate(tensors.items()):
             array = np.ascontiguousarray(tensor, dtype=np.float32)
             if array.ndim != 2 or array.shape[0] > MAX_POINTS:
-                raise ValueError(f"embedding of '{layer}' must be [N <= {MAX_POINTS}, D]. Received shape {array.shape}")
+                raise ValueError(
+                    f"embedding of '{layer}' must be [N <= {MAX_POINTS}, D]. Received shape {array.shape}"
+                )
             name = tensor_name(layer, step, self.unit)
             arrays[name] = array
             entry = {"metadata_path": metadata_path, "sprite": self.sprite}
@@ -263,7 +265,9 @@ class ProjectorWriter:
                 for path in _bundle_files(previous):
                     _link_or_copy(path, linked + path[len(previous):])
                 sources.insert(0, linked)
-        tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=sources, destination_prefix=target, delete_old_dirs=False)
+        tf.raw_ops.MergeV2Checkpoints(
+            checkpoint_prefixes=sources, destination_prefix=target, delete_old_dirs=False
+        )
         relative = os.path.relpath(target, self.run_dir).replace(os.sep, "/")
         state = f'model_checkpoint_path: "{relative}"\nall_model_checkpoint_paths: "{relative}"\n'
         write_atomic(os.path.join(self.run_dir, CHECKPOINT_STATE), state.encode("utf-8"))

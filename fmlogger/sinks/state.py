@@ -260,6 +260,7 @@ class RunRecord:
         self._info_written = False
         self._probe_source = None
         self._probe_warned = False
+        self._cut_said = False
         self._changed_settings: dict[str, list[str]] = {}
         self._settings_warned = False
         self.saved_rows: dict[str, TimelineRows] = {}
@@ -288,11 +289,22 @@ class RunRecord:
         self.state["probe"] = saved.get("probe")
         self.state["timelines"] = dict(saved.get("timelines") or {})
 
-    def set_probe(self, x, *, seed: int | None = None, source=None) -> dict:
-        """Fingerprints the probe (once per ``source`` object) and warns once if it changed."""
+    def set_probe(self, x, *, seed: int | None = None, source=None, given: int | None = None) -> dict:
+        """Fingerprints the probe (once per ``source`` object) and warns once if it changed.
+
+        ``given``: the samples the source held; when the probe is a cut of it, that is said once.
+        """
         if source is not None and source is self._probe_source:
             return self.state["probe"]
         fingerprint = probe_fingerprint(x, seed=seed)
+        kept = fingerprint["samples"]
+        if given is not None and given > kept and not self._cut_said:
+            self._cut_said = True
+            how = f"drawn with probe_seed={seed}" if seed is not None else "the first ones"
+            log.warning(
+                "fmlogger: the probe holds %d samples; %d of them (%s) are logged (max_samples=%d). "
+                "Pass max_samples=%d to log them all.", given, kept, how, kept, given,
+            )
         previous = self.state["probe"]
         if previous is not None and seed is None and previous.get("sha256") == fingerprint["sha256"]:
             fingerprint["seed"] = previous.get("seed")  # same data: keep how it was drawn

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._checks import check_choice, check_int, check_numeric, check_probe_source
 from fmlogger.capture.probe import as_probe, head, leaves, map_inputs
 from fmlogger.render.pca import AlignedProjection
-from fmlogger._checks import check_choice, check_int, check_numeric, check_probe_source
 from fmlogger.render.scatter import scatter_image
 from fmlogger.sinks import projector
 from fmlogger.sinks.base import ImageSummary, Output, ProjectorEntry

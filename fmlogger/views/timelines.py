@@ -30,8 +30,8 @@ import dataclasses
 import numpy as np
 
 from fmlogger import tags
-from fmlogger.render.png import GrowingPNG
 from fmlogger._checks import check_int
+from fmlogger.render.png import GrowingPNG
 from fmlogger.render.timeline import Timeline, frame_tiles
 from fmlogger.sinks.base import ImageSummary, Output
 from fmlogger.sinks.timeline_rows import TimelineRows

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from helpers.runs import image_steps, read_run
 
 pytestmark = pytest.mark.slow
