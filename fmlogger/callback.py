@@ -18,7 +18,8 @@ import os
 import keras
 
 from fmlogger._checks import check_int
-from fmlogger.logger import FeatureMapLogger, make_probe
+from fmlogger.capture.probe import make_probe
+from fmlogger.logger import FeatureMapLogger
 
 log = logging.getLogger("fmlogger")
 

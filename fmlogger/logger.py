@@ -17,10 +17,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from fmlogger import tags
-from fmlogger._checks import check_bool, check_int, check_not_iterator, check_numeric, check_probe_source
-from fmlogger.capture.probe import as_probe, leaves
+from fmlogger._checks import check_bool, check_int, check_not_iterator
+from fmlogger.capture.probe import Probe, make_probe
 from fmlogger.errors import ErrorPolicy
 from fmlogger.render.renderer import Frame, RenderSettings
+from fmlogger.sinks.claims import Claims
 from fmlogger.sinks.event_sink import EventSink
 from fmlogger.sinks.state import RunRecord
 from fmlogger.views import options as _options
@@ -32,15 +33,7 @@ from fmlogger.views.pca_rgb import PCARGBView, check_pca_rgb
 from fmlogger.views.pipeline import PendingFrames, Pipeline
 from fmlogger.views.timelines import TimelineView
 
-__all__ = ["FeatureMapLogger", "PendingFrames", "make_probe"]
-
-
-def make_probe(name: str, value, max_samples: int, *, seed: int | None = None):
-    """``as_probe(value)`` after checking it can be a batch of numbers; errors name ``name``."""
-    check_probe_source(name, value)
-    probe = as_probe(value, max_samples, seed=seed)
-    check_numeric(name, leaves(probe.x))
-    return probe
+__all__ = ["FeatureMapLogger", "PendingFrames"]
 
 
 class FeatureMapLogger:
@@ -68,16 +61,13 @@ class FeatureMapLogger:
         max_samples: images per layer and step (the first samples of the batch).
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
-        run_name: the run sub-folder under ``log_dir``: one folder name (not empty, ``.`` or
-            ``..``; no ``/``, ``\\`` or NUL). While it writes there, a hidden
-            ``.fmlogger-writer.<host>.<pid>`` file marks the folder, so that another process
-            logging into it is warned about (``fmlogger.sinks.claims``).
+        run_name: the run sub-folder under ``log_dir``: one folder name (not empty, ``.``, ``..``;
+            no ``/``, ``\\``, NUL), marked while written so other processes are warned (``sinks.claims``).
         resume: continue the channel choice, ``fixed`` range and timelines saved in the run
             folder by an earlier logger; False starts afresh and overwrites them.
-        background: render, encode and write each step on a worker thread, so ``log`` returns
-            after the forward (and gradient) passes and the copy to host; ``flush``/``close``
-            wait for it; errors on the worker reach ``on_error`` at the next call. False (and
-            ``on_error="raise"``, so training stops at the failing step) does all in ``log``.
+        background: render, encode and write each step on a worker thread (``log`` returns after
+            the forward/gradient passes; ``flush``/``close`` wait; worker errors reach ``on_error``
+            at the next call). False, or ``on_error="raise"``, does all inside ``log``.
         max_pending_steps: steps that may wait for the worker; ``log`` blocks beyond that.
         **shortcuts: today's flat keywords, each a field of one group (one mapping:
             ``fmlogger.views.options.SHORTCUTS``); passed with their group, the values must agree:
@@ -92,9 +82,8 @@ class FeatureMapLogger:
             embedding_max_points -> embeddings.max_points     embedding_tsne -> embeddings.tsne
 
     Raises:
-        ValueError: for an option value outside what is allowed (the message names it), or a
-            flat keyword that contradicts its group; TypeError for an unknown keyword, or a
-            ``log_dir`` that is bytes.
+        ValueError: an option value outside what is allowed, or a flat keyword contradicting its
+            group (the message names it). TypeError: an unknown keyword, or a bytes ``log_dir``.
         PermissionError: when ``log_dir`` is not writable.
     """
 
@@ -117,7 +106,7 @@ class FeatureMapLogger:
             explain_settings=explain_settings, shortcuts=shortcuts,
         )
         self.sink = EventSink(log_dir, run_name)
-        self._claimed: set[str] = set()
+        self.claims = Claims(self.sink.run_dir)
         from fmlogger.capture.layers import check_layer_specs
 
         others = saliency or gradcam or activation_max or options.embeddings
@@ -150,35 +139,28 @@ class FeatureMapLogger:
         return self.feature_maps.renderer
 
     @property
+    def pending_steps(self) -> int:
+        """Steps handed to the background writer and not written yet."""
+        return self.pipeline.pending
+
+    @property
     def trace_count(self) -> int:
         """How often the forward pass was traced (1 once capturing has started)."""
         capture = self.feature_maps.capture
         return capture.trace_count if capture is not None else 0
 
     def check_writable(self) -> None:
-        """Creates the run folder and a scratch file in it: an unwritable ``log_dir`` raises
-        ``PermissionError``/``OSError`` now, naming it, the run folder and the OS error."""
+        """Creates the run folder and a scratch file in it: ``PermissionError``/``OSError`` now if not."""
         self.sink.check_writable()
 
     def capture_for(self, model, inputs):
-        """Prepares every view for ``model`` (layers resolved and checked, passes traced) once;
-        returns the feature maps' ``Capture``."""
+        """Prepares every view for ``model`` once (layers resolved, passes traced); the ``Capture``."""
         known = self.feature_maps.capture
         for view in self.pipeline.views + ([self.embeddings] if self.embeddings is not None else []):
             view.prepare(model, inputs)
         if self.feature_maps.capture is not known:
-            self._claim(self.feature_maps.capture.paths)
+            self.claims.add(self.feature_maps.capture.paths)
         return self.feature_maps.capture
-
-    def _claim(self, names) -> None:
-        """Records the ``feature_maps/`` tags of ``names`` as this logger's (``sinks.claims``), warning
-        when another logger or process writes them too; once per new name."""
-        from fmlogger.sinks.claims import claim
-
-        new = {tags.image_tag(name) for name in names} - self._claimed
-        if new:
-            self._claimed |= new
-            claim(self.run_dir, sorted(self._claimed), self)
 
     def log(self, model, inputs, step: int, *, labels=None) -> dict[str, Frame]:
         """Captures ``model`` on ``inputs`` (a batch, list/dict for multi-input, or ``(x, y)``; its
@@ -216,33 +198,23 @@ class FeatureMapLogger:
         self.pipeline.report_finished()
         host, failures = to_host(arrays, self.max_samples, copy=True)
         self.pipeline.report(failures)
-        self._claim(host)
+        self.claims.add(host)
         batch = Batch(step)
         fmt = data_format or self.settings.data_format
         batch.computed[self.feature_maps] = LayerArrays(host, {name: fmt for name in host})
         return self.pipeline.write(batch)
 
     def _save_state(self, batch: Batch) -> None:
-        if self._claimed:  # the run folder exists now: other processes see this one writes it
-            from fmlogger.sinks.claims import mark
-
-            mark(self.run_dir)
+        self.claims.mark_written()  # the run folder exists now: other processes see this one writes it
         if self.sink.intact():  # else the run folder was removed: the next step re-creates it, then saves
             self.record.after_step(self.sink.writer, batch.step, self.timelines)
-
-    @property
-    def pending_steps(self) -> int:
-        """Steps handed to the background writer and not written yet."""
-        return self.pipeline.pending
 
     def record_probe(self, probe, *, source=None) -> dict:
         """Fingerprints the probe (hash of its bytes, shape, dtype) for the run's state; warns once
         when it differs from the one saved in the run folder or used before. Returns it."""
-        from fmlogger.capture.probe import Probe
-
-        if isinstance(probe, Probe):
-            return self.record.set_probe(probe.x, seed=probe.seed, source=source, given=probe.given)
-        return self.record.set_probe(probe, source=source)
+        if not isinstance(probe, Probe):
+            probe = Probe(probe)
+        return self.record.set_probe(probe.x, seed=probe.seed, source=source, given=probe.given)
 
     def log_embeddings(self, model, step: int) -> dict[str, np.ndarray]:
         """Pools the ``embeddings`` layers over their data and writes, before returning, the Projector
@@ -267,10 +239,7 @@ class FeatureMapLogger:
     def close(self) -> None:
         """Waits for the background writer (its failures are reported after the event file is
         closed) and closes the event file; logging again opens a new one."""
-        from fmlogger.sinks.claims import release
-
-        release(self.run_dir, self)
-        self._claimed = set()
+        self.claims.release()
         self.pipeline.close()
 
     def __enter__(self):

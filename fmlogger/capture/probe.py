@@ -162,3 +162,22 @@ def as_probe(probe, max_samples: int, *, seed: int | None = None) -> Probe:
 def _check_seed(seed) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"probe_seed must be a non-negative integer or None. Received: probe_seed={seed!r}")
+
+
+def make_probe(name: str, value, max_samples: int, *, seed: int | None = None) -> Probe:
+    """``as_probe(value)`` after checking it can be a batch of numbers; errors name ``name``.
+
+    Example:
+        >>> make_probe("probe", "digits.npz", 4)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: probe must be an array/tensor batch, ... Received: probe='digits.npz'
+        >>> make_probe("probe", np.zeros((8, 2)), 4).given
+        8
+    """
+    from fmlogger._checks import check_numeric, check_probe_source
+
+    check_probe_source(name, value)
+    probe = as_probe(value, max_samples, seed=seed)
+    check_numeric(name, leaves(probe.x))
+    return probe

@@ -17,6 +17,9 @@ Example:
     >>> claim(run, ["feature_maps/conv1", "feature_maps/conv2"], second)
     ['feature_maps/conv1']
     >>> release(run, first); release(run, second)
+
+A logger holds a ``Claims`` for its run folder: ``add`` its layers, ``mark_written`` after each
+step, ``release`` on close.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import os
 import socket
 import weakref
 
+from fmlogger import tags
 from fmlogger._paths import is_remote
 
 log = logging.getLogger("fmlogger")
@@ -120,3 +124,37 @@ def release(run_dir: str, owner) -> None:
     if not owners and not is_remote(run_dir):  # this process's last logger there: drop its mark
         with contextlib.suppress(OSError):
             os.remove(os.path.join(run_dir, _mine()))
+
+
+class Claims:
+    """One logger's claims on its run folder: the ``feature_maps/`` tags it writes (``claim``) and,
+    once a step is written, this process's mark (``mark``).
+
+    Example:
+        >>> import tempfile
+        >>> claims = Claims(tempfile.mkdtemp())
+        >>> claims.add(["conv1"]); sorted(claims.tags)
+        ['feature_maps/conv1']
+        >>> claims.release()
+    """
+
+    def __init__(self, run_dir: str):
+        self.run_dir = run_dir
+        self.tags: set[str] = set()
+
+    def add(self, names) -> None:
+        """Claims the ``feature_maps/`` tags of layer ``names`` (warning as ``claim`` does); new ones only."""
+        new = {tags.image_tag(name) for name in names} - self.tags
+        if new:
+            self.tags |= new
+            claim(self.run_dir, sorted(self.tags), self)
+
+    def mark_written(self) -> None:
+        """Marks the run folder as written by this process, once something is claimed (it exists then)."""
+        if self.tags:
+            mark(self.run_dir)
+
+    def release(self) -> None:
+        """Forgets this logger's tags (its writer was closed); a later ``add`` claims them again."""
+        release(self.run_dir, self)
+        self.tags = set()
