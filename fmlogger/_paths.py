@@ -62,22 +62,32 @@ def gfile():
     return tf.io.gfile
 
 
-def check_remote(path: str) -> None:
-    """Fails now, naming the URL scheme, when TensorBoard's own file layer cannot write ``path``.
+TF_SCHEMES = ("gs", "s3", "hdfs", "file")
+"""URL schemes of TensorFlow's file systems (where TensorFlow is installed, ``gfile()`` is its)."""
 
-    Where TensorFlow is installed its file systems decide (they report at the first write).
+
+def check_remote(path: str) -> None:
+    """Fails now, naming the URL scheme, when no installed file layer can write ``path``.
+
+    With TensorFlow: its file systems (``TF_SCHEMES``; they report other trouble at the first
+    write). Without: TensorBoard's own layer (local, ``s3://``, fsspec's file systems).
 
     Raises:
-        ValueError: for a scheme TensorBoard's layer does not know (``gs://`` needs gcsfs or
-            TensorFlow there).
+        ValueError: for a scheme no installed layer knows (the message says what to install).
     """
+    scheme = os.fspath(path).split("://", 1)[0]
     layer = gfile()
     if not hasattr(layer, "get_filesystem"):  # TensorFlow's tf.io.gfile
+        if scheme not in TF_SCHEMES:
+            schemes = ", ".join(s + "://" for s in TF_SCHEMES)
+            raise ValueError(
+                f"log_dir {path!r}: scheme '{scheme}' is not a TensorFlow file system; use a local "
+                f"path or one of {schemes}."
+            )
         return
     try:
         layer.get_filesystem(path)
     except ValueError:
-        scheme = os.fspath(path).split("://", 1)[0]
         raise ValueError(
             f"log_dir {path!r}: no file system for '{scheme}://' without TensorFlow. TensorBoard's own "
             "file layer writes local folders, s3:// (with boto3) and fsspec's file systems (gs:// with "

@@ -267,7 +267,7 @@ def test_projector_tsv_entries_are_served_by_tensorboard(tmp_path, monkeypatch, 
 def test_a_remote_log_dir_no_file_layer_writes_fails_when_the_logger_is_made():
     from fmlogger import FeatureMapLogger
 
-    message = r"log_dir 'nosuch://bucket/runs/feature_maps': no file system for 'nosuch://'"
+    message = r"log_dir 'nosuch://bucket/runs': no file system for 'nosuch://'"
     with pytest.raises(ValueError, match=message):
         FeatureMapLogger("nosuch://bucket/runs", ["conv1"])
 

@@ -22,13 +22,11 @@ import tempfile
 from collections.abc import Sequence
 
 from fmlogger._checks import check_folder_name
+from fmlogger._paths import check_remote, is_remote
 from fmlogger.sinks.base import Failure, Output, ProjectorEntry, Sink
 from fmlogger.sinks.events import SummaryWriter
 
 log = logging.getLogger("fmlogger")
-
-REMOTE_SCHEMES = ("gs", "s3", "hdfs", "file")
-"""URL schemes accepted in ``log_dir``: the file systems TensorFlow and TensorBoard read."""
 
 
 def check_log_dir(log_dir) -> str:
@@ -43,13 +41,8 @@ def check_log_dir(log_dir) -> str:
         raise ValueError("log_dir must be a non-empty path. Received: log_dir=''")
     if "\0" in path:
         raise ValueError(f"log_dir must not contain a NUL character. Received: log_dir={path!r}")
-    if "://" in path:  # gs://, s3://, hdfs://: TensorFlow's file systems check themselves
-        scheme = path.split("://", 1)[0]
-        if scheme not in REMOTE_SCHEMES:
-            raise ValueError(
-                f"log_dir's scheme {scheme!r} is not a TensorFlow file system; use a local path or one "
-                f"of {', '.join(s + '://' for s in REMOTE_SCHEMES)}. Received: log_dir={path!r}"
-            )
+    if is_remote(path):  # a URL: a file layer that knows its scheme, or a clear error now
+        check_remote(path)
         return path
     probe = os.path.abspath(path)
     while not os.path.exists(probe):
