@@ -81,6 +81,38 @@ def layer_paths(model) -> list[str]:
     return [path for path, _ in iter_layers(model)]
 
 
+_CHANNEL_AXIS_LAYERS = ("BatchNormalization", "GroupNormalization")
+
+
+def layouts(model) -> dict[str, str]:
+    """``{path: "channels_first" | "channels_last"}``: the layout of each layer's output.
+
+    A layer with a ``data_format`` (convolutions, pooling, Flatten) sets the layout; a
+    BatchNormalization or GroupNormalization with ``axis=1`` marks channels_first; any other layer
+    (Activation, Dropout, Add, a custom layer) inherits the layout of the nearest layer before it,
+    and a nested model takes the layout of its last layer.
+
+    Example:
+        >>> layouts(model)                                  # doctest: +SKIP
+        {'conv': 'channels_first', 'bn': 'channels_first', 'relu': 'channels_first'}
+    """
+    out: dict[str, str] = {}
+    current = "channels_last"
+    for path, layer in iter_layers(model):
+        fmt = getattr(layer, "data_format", None)
+        axis = getattr(layer, "axis", None)
+        if fmt in ("channels_first", "channels_last"):
+            current = fmt
+        elif type(layer).__name__ in _CHANNEL_AXIS_LAYERS and axis in (1, [1], (1,)):
+            current = "channels_first"
+        out[path] = current
+    for path in reversed(list(out)):  # a nested model: its last layer's layout (children come after it)
+        last = next((p for p in reversed(list(out)) if p.startswith(path + "/")), None)
+        if last is not None:
+            out[path] = out[last]
+    return out
+
+
 def _matches(spec, path: str, layer) -> bool:
     if isinstance(spec, type):
         return isinstance(layer, spec)
