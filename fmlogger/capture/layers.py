@@ -162,11 +162,46 @@ def _listing(paths: Sequence[str]) -> str:
     )
 
 
+# Layers that pass their input through at inference: their maps would repeat the previous layer's.
+IDENTITY_AT_INFERENCE = frozenset({
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
+})
+
+
+def _is_identity(layer) -> bool:
+    return any(cls.__name__ in IDENTITY_AT_INFERENCE for cls in type(layer).__mro__)
+
+
+def _output_is_last_layers(layer) -> bool:
+    """A nested Functional or Sequential model whose one output is its last layer's output."""
+    children = _sublayers(layer)
+    try:
+        outputs = layer.outputs
+        return bool(children) and len(outputs) == 1 and outputs[0] is children[-1].output
+    except Exception:  # noqa: BLE001 - subclassed, unbuilt, or a layer called more than once
+        return False
+
+
+def _default_choice(model, every, shapes: dict[str, tuple]) -> list[tuple[str, object]]:
+    """The layers with 4-D outputs worth drawing (see ``select_layers``)."""
+    formats = layouts(model)
+
+    def worth(path, layer) -> bool:
+        shape = shapes.get(path)
+        if shape is None or len(shape) != 4 or _is_identity(layer) or _output_is_last_layers(layer):
+            return False
+        size = shape[2:] if formats.get(path) == "channels_first" else shape[1:3]
+        return any(d != 1 for d in size)
+
+    return [(p, layer) for p, layer in every if worth(p, layer)]
+
+
 def select_layers(
     model,
     layers=None,
     *,
-    output_ranks: dict[str, int] | None = None,
+    output_shapes: dict[str, tuple] | None = None,
     max_layers: int = DEFAULT_MAX_LAYERS,
 ) -> list[tuple[str, object]]:
     """Resolves ``layers`` (names, paths, glob patterns, layer classes) to ``(path, layer)`` pairs.
@@ -174,9 +209,11 @@ def select_layers(
     Args:
         model: a Keras model.
         layers: a name/path/pattern/class or a list of them; None picks every layer whose output
-            is 4-D (needs ``output_ranks``), evenly spread over the model when more than
-            ``max_layers``.
-        output_ranks: rank of each path's output, for the default choice.
+            is 4-D (needs ``output_shapes``), evenly spread over the model when more than
+            ``max_layers``, leaving out 1x1 maps (squeeze-and-excitation), layers that are the
+            identity at inference (Dropout, GaussianNoise, ...) and a nested model whose output
+            is its last layer's (that layer is logged).
+        output_shapes: shape of each path's output, for the default choice.
         max_layers: cap for the default choice.
 
     Raises:
@@ -186,7 +223,7 @@ def select_layers(
     every = list(iter_layers(model))
     paths = [p for p, _ in every]
     if layers is None:
-        spatial = [(p, layer) for p, layer in every if (output_ranks or {}).get(p) == 4]
+        spatial = _default_choice(model, every, output_shapes or {})
         if len(spatial) > max_layers:
             keep = np.unique(np.linspace(0, len(spatial) - 1, max_layers).round().astype(int))
             left_out = [p for i, (p, _) in enumerate(spatial) if i not in set(keep.tolist())]

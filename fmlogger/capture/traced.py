@@ -153,8 +153,8 @@ class Capture:
                 # probe fits one that has no symbolic graph to compare with.
                 shapes = _probe_call(model, sample, None if layers is None else [])
             if layers is None:  # the pass over every layer also gave the chosen ones' shapes
-                ranks = {p.split("#")[0]: len(s) for p, s in shapes.items()}
-                self.layers = select_layers(model, None, output_ranks=ranks, max_layers=max_layers)
+                first = {p.split("#")[0]: s for p, s in reversed(shapes.items())}
+                self.layers = select_layers(model, None, output_shapes=first, max_layers=max_layers)
                 chosen = {path for path, _ in self.layers}
                 self.shapes = {name: shape for name, shape in shapes.items() if name.split("#")[0] in chosen}
             else:
