@@ -17,9 +17,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._checks import check_bool, check_int, check_not_iterator, check_numeric, check_probe_source
 from fmlogger.capture.probe import as_probe, leaves
 from fmlogger.errors import ErrorPolicy
-from fmlogger._checks import check_bool, check_int, check_not_iterator, check_numeric, check_probe_source
 from fmlogger.render.renderer import Frame, RenderSettings
 from fmlogger.sinks.event_sink import EventSink
 from fmlogger.sinks.state import RunRecord
@@ -90,6 +90,7 @@ class FeatureMapLogger:
             timeline_max_rows -> timeline.max_rows            timeline_max_channels -> timeline.max_channels
             embedding_data -> embeddings.data                 embedding_pooling -> embeddings.pooling
             embedding_max_points -> embeddings.max_points     embedding_tsne -> embeddings.tsne
+            embedding_keep_last -> embeddings.keep_last
 
     Raises:
         ValueError: for an option value outside what is allowed (the message names it), or a
