@@ -113,6 +113,14 @@ def layouts(model) -> dict[str, str]:
     return out
 
 
+def concatenates_channels(layer, data_format: str) -> bool:
+    """Whether ``layer`` is a Concatenate along the channel axis (a DenseNet block appends its new
+    channels last)."""
+    if type(layer).__name__ != "Concatenate":
+        return False
+    return getattr(layer, "axis", None) in ((1, -3) if data_format == "channels_first" else (-1, 3))
+
+
 def _matches(spec, path: str, layer) -> bool:
     if isinstance(spec, type):
         return isinstance(layer, spec)

@@ -39,7 +39,7 @@ import numpy as np
 
 from fmlogger.capture.backend import adapter
 from fmlogger.capture.hooks import call_name, first_tensor, hooked, output_shapes
-from fmlogger.capture.layers import DEFAULT_MAX_LAYERS, layouts, select_layers
+from fmlogger.capture.layers import DEFAULT_MAX_LAYERS, concatenates_channels, layouts, select_layers
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -164,6 +164,12 @@ class Capture:
         self._batch = int(np.shape(leaves(example_inputs)[0])[0])
         formats = layouts(model)
         self.data_formats = {name: formats.get(name.split("#")[0], "channels_last") for name in self.paths}
+        chosen = dict(self.layers)
+        self.concatenations = {  # "index" order shows their last (new) channels
+            name
+            for name in self.paths
+            if concatenates_channels(chosen[name.split("#")[0]], self.data_formats[name])
+        }
         # A partial, not the bound method: TensorFlow counts traces per code object, so Captures
         # of many models (a hyperparameter search) would each trace once and still get warned about.
         trace = functools.partial(Capture._trace, self)
