@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Callable
 
 import keras
 
@@ -62,6 +63,10 @@ class FeatureMapCallback(keras.callbacks.Callback):
         max_samples: probe samples kept (and images per layer and step).
         probe_seed: when ``probe`` holds more than ``max_samples`` samples, draw them with this
             seed (None: take the first ones). Recorded with the probe's fingerprint in the run.
+        submodel: log a model held by the one ``fit`` trains instead of that model itself (a GAN
+            whose ``train_step`` trains ``self.generator`` and has no ``call``): an attribute
+            name (``"generator"``) or a callable taking the fit model and returning a Keras
+            model. The probe is then that model's input (latent vectors for a generator).
         embeddings_every_n_epochs: with ``embeddings=`` among the logger options, write
             embeddings (Projector + ``embedding_pca/``) after every n-th epoch, at step 0
             (untrained) and after the last epoch; steps count epochs.
@@ -73,7 +78,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
 
     Raises:
         ValueError: for a bad option or probe, before training starts; for an unknown layer
-            when training starts (the message lists the layers).
+            when training starts (the message lists the layers), or a ``submodel`` that the
+            model does not have or that is not a Keras model.
     """
 
     def __init__(
@@ -86,10 +92,19 @@ class FeatureMapCallback(keras.callbacks.Callback):
         every_n_batches: int | None = None,
         max_samples: int = 4,
         probe_seed: int | None = None,
+        submodel: str | Callable | None = None,
         embeddings_every_n_epochs: int = 1,
         **logger_options,
     ):
         super().__init__()
+        named = isinstance(submodel, str) and submodel.isidentifier()
+        if not (submodel is None or callable(submodel) or named):
+            raise ValueError(
+                "submodel must be None, an attribute name of the fit model ('generator') or a callable "
+                f"taking the fit model and returning a Keras model. Received: submodel={submodel!r}"
+            )
+        self.submodel = submodel
+        self._target = None
         check_int("every_n_epochs", every_n_epochs, 1)
         check_int("every_n_batches", every_n_batches, 1, allow_none=True)
         check_int("embeddings_every_n_epochs", embeddings_every_n_epochs, 1)
@@ -105,6 +120,34 @@ class FeatureMapCallback(keras.callbacks.Callback):
         self._embedding_steps: list[int] = []
 
     @property
+    def target(self):
+        """The model logged: the fit model, or its ``submodel`` (resolved when training starts)."""
+        return self.model if self._target is None else self._target
+
+    def _resolve_submodel(self):
+        if self.submodel is None:
+            return None
+        name = self.submodel
+        if not isinstance(name, str):
+            name = getattr(name, "__name__", "callable")
+        if isinstance(self.submodel, str):
+            if not hasattr(self.model, self.submodel):
+                public = sorted(a for a, v in vars(self.model).items() if isinstance(v, keras.Model))
+                raise ValueError(
+                    f"submodel={self.submodel!r}: model '{self.model.name}' has no attribute "
+                    f"{self.submodel!r}. Its Keras model attributes: {', '.join(public) or 'none'}."
+                )
+            found = getattr(self.model, self.submodel)
+        else:
+            found = self.submodel(self.model)
+        if not isinstance(found, keras.Model):
+            raise ValueError(
+                f"submodel={name!r} of model '{self.model.name}' is a {type(found).__name__}, not a "
+                "Keras model; name an attribute holding one (a keras.Model) or pass a callable returning one."
+            )
+        return found
+
+    @property
     def logged_steps(self) -> list[int]:
         """The steps written so far by this callback, in order."""
         return list(self._logged_steps)
@@ -113,7 +156,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         if not self._chief:
             return
         try:
-            self.logger.log(self.model, self.probe.x, step, labels=self.probe.y)
+            self.logger.log(self.target, self.probe.x, step, labels=self.probe.y)
         except Exception as err:  # noqa: BLE001 - the error policy decides
             self.logger.errors.report(f"logging step {step}", err)
             return
@@ -128,7 +171,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         if not self._chief or self.logger.embeddings is None or step in self._embedding_steps:
             return
         try:
-            if self.logger.log_embeddings(self.model, step):
+            if self.logger.log_embeddings(self.target, step):
                 self._embedding_steps.append(step)
         except Exception as err:  # noqa: BLE001 - the error policy decides
             self.logger.errors.report(f"logging embeddings at epoch {step}", err)
@@ -138,7 +181,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
         # layer name fails before epoch 1.
         if self._chief:
             self.logger.check_writable()
-        self.logger.capture_for(self.model, self.probe.x)
+        self._target = self._resolve_submodel()
+        self.logger.capture_for(self.target, self.probe.x)
         from fmlogger.cli.board import board_hint
 
         board_hint(self.logger.log_dir, self.params, self.every_n_epochs, self.every_n_batches)

@@ -56,8 +56,7 @@ class FeatureMapLogger:
         saliency: methods drawn over each probe sample, among ``tags.SALIENCY_METHODS``.
         gradcam: layer names or paths (``"backbone/conv3"``) for Grad-CAM overlays.
         activation_max: layer paths, or ``{path: channels}``, for activation maximization.
-        pca_rgb: True for every logged 4-D layer, or layer paths: channels on 3 principal
-            components as RGB.
+        pca_rgb: True (every logged 4-D layer) or layer paths: channels on 3 principal components as RGB.
         max_samples: images per layer and step (the first samples of the batch).
         max_layers: cap on the default layer choice.
         on_error: ``"warn"`` (report once, go on) or ``"raise"``.
@@ -80,6 +79,7 @@ class FeatureMapLogger:
             timeline_max_rows -> timeline.max_rows            timeline_max_channels -> timeline.max_channels
             embedding_data -> embeddings.data                 embedding_pooling -> embeddings.pooling
             embedding_max_points -> embeddings.max_points     embedding_tsne -> embeddings.tsne
+            embedding_keep_last -> embeddings.keep_last
 
     Raises:
         ValueError: an option value outside what is allowed, or a flat keyword contradicting its

@@ -249,6 +249,7 @@ def test_the_docstring_table_is_the_shortcut_mapping():
         "embedding_pooling",
         "embedding_max_points",
         "embedding_tsne",
+        "embedding_keep_last",
     }
 
 

@@ -81,6 +81,46 @@ def layer_paths(model) -> list[str]:
     return [path for path, _ in iter_layers(model)]
 
 
+_CHANNEL_AXIS_LAYERS = ("BatchNormalization", "GroupNormalization")
+
+
+def layouts(model) -> dict[str, str]:
+    """``{path: "channels_first" | "channels_last"}``: the layout of each layer's output.
+
+    A layer with a ``data_format`` (convolutions, pooling, Flatten) sets the layout; a
+    BatchNormalization or GroupNormalization with ``axis=1`` marks channels_first; any other layer
+    (Activation, Dropout, Add, a custom layer) inherits the layout of the nearest layer before it,
+    and a nested model takes the layout of its last layer.
+
+    Example:
+        >>> layouts(model)                                  # doctest: +SKIP
+        {'conv': 'channels_first', 'bn': 'channels_first', 'relu': 'channels_first'}
+    """
+    out: dict[str, str] = {}
+    current = "channels_last"
+    for path, layer in iter_layers(model):
+        fmt = getattr(layer, "data_format", None)
+        axis = getattr(layer, "axis", None)
+        if fmt in ("channels_first", "channels_last"):
+            current = fmt
+        elif type(layer).__name__ in _CHANNEL_AXIS_LAYERS and axis in (1, [1], (1,)):
+            current = "channels_first"
+        out[path] = current
+    for path in reversed(list(out)):  # a nested model: its last layer's layout (children come after it)
+        last = next((p for p in reversed(list(out)) if p.startswith(path + "/")), None)
+        if last is not None:
+            out[path] = out[last]
+    return out
+
+
+def concatenates_channels(layer, data_format: str) -> bool:
+    """Whether ``layer`` is a Concatenate along the channel axis (a DenseNet block appends its new
+    channels last)."""
+    if type(layer).__name__ != "Concatenate":
+        return False
+    return getattr(layer, "axis", None) in ((1, -3) if data_format == "channels_first" else (-1, 3))
+
+
 def _matches(spec, path: str, layer) -> bool:
     if isinstance(spec, type):
         return isinstance(layer, spec)
@@ -130,11 +170,46 @@ def _listing(paths: Sequence[str]) -> str:
     )
 
 
+# Layers that pass their input through at inference: their maps would repeat the previous layer's.
+IDENTITY_AT_INFERENCE = frozenset({
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
+})
+
+
+def _is_identity(layer) -> bool:
+    return any(cls.__name__ in IDENTITY_AT_INFERENCE for cls in type(layer).__mro__)
+
+
+def _output_is_last_layers(layer) -> bool:
+    """A nested Functional or Sequential model whose one output is its last layer's output."""
+    children = _sublayers(layer)
+    try:
+        outputs = layer.outputs
+        return bool(children) and len(outputs) == 1 and outputs[0] is children[-1].output
+    except Exception:  # noqa: BLE001 - subclassed, unbuilt, or a layer called more than once
+        return False
+
+
+def _default_choice(model, every, shapes: dict[str, tuple]) -> list[tuple[str, object]]:
+    """The layers with 4-D outputs worth drawing (see ``select_layers``)."""
+    formats = layouts(model)
+
+    def worth(path, layer) -> bool:
+        shape = shapes.get(path)
+        if shape is None or len(shape) != 4 or _is_identity(layer) or _output_is_last_layers(layer):
+            return False
+        size = shape[2:] if formats.get(path) == "channels_first" else shape[1:3]
+        return any(d != 1 for d in size)
+
+    return [(p, layer) for p, layer in every if worth(p, layer)]
+
+
 def select_layers(
     model,
     layers=None,
     *,
-    output_ranks: dict[str, int] | None = None,
+    output_shapes: dict[str, tuple] | None = None,
     max_layers: int = DEFAULT_MAX_LAYERS,
 ) -> list[tuple[str, object]]:
     """Resolves ``layers`` (names, paths, glob patterns, layer classes) to ``(path, layer)`` pairs.
@@ -142,9 +217,11 @@ def select_layers(
     Args:
         model: a Keras model.
         layers: a name/path/pattern/class or a list of them; None picks every layer whose output
-            is 4-D (needs ``output_ranks``), evenly spread over the model when more than
-            ``max_layers``.
-        output_ranks: rank of each path's output, for the default choice.
+            is 4-D (needs ``output_shapes``), evenly spread over the model when more than
+            ``max_layers``, leaving out 1x1 maps (squeeze-and-excitation), layers that are the
+            identity at inference (Dropout, GaussianNoise, ...) and a nested model whose output
+            is its last layer's (that layer is logged).
+        output_shapes: shape of each path's output, for the default choice.
         max_layers: cap for the default choice.
 
     Raises:
@@ -154,7 +231,7 @@ def select_layers(
     every = list(iter_layers(model))
     paths = [p for p, _ in every]
     if layers is None:
-        spatial = [(p, layer) for p, layer in every if (output_ranks or {}).get(p) == 4]
+        spatial = _default_choice(model, every, output_shapes or {})
         if len(spatial) > max_layers:
             keep = np.unique(np.linspace(0, len(spatial) - 1, max_layers).round().astype(int))
             left_out = [p for i, (p, _) in enumerate(spatial) if i not in set(keep.tolist())]

@@ -39,7 +39,7 @@ import numpy as np
 
 from fmlogger.capture.backend import adapter
 from fmlogger.capture.hooks import call_name, first_tensor, hooked, output_shapes
-from fmlogger.capture.layers import DEFAULT_MAX_LAYERS, select_layers
+from fmlogger.capture.layers import DEFAULT_MAX_LAYERS, concatenates_channels, layouts, select_layers
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -159,8 +159,8 @@ class Capture:
                 # probe fits one that has no symbolic graph to compare with.
                 shapes = _probe_call(model, sample, None if layers is None else [])
             if layers is None:  # the pass over every layer also gave the chosen ones' shapes
-                ranks = {p.split("#")[0]: len(s) for p, s in shapes.items()}
-                self.layers = select_layers(model, None, output_ranks=ranks, max_layers=max_layers)
+                first = {p.split("#")[0]: s for p, s in reversed(shapes.items())}
+                self.layers = select_layers(model, None, output_shapes=first, max_layers=max_layers)
                 chosen = {path for path, _ in self.layers}
                 self.shapes = {name: shape for name, shape in shapes.items() if name.split("#")[0] in chosen}
             else:
@@ -168,9 +168,13 @@ class Capture:
                 self.shapes = _probe_call(model, sample, self.layers)
         self.paths = list(self.shapes)
         self._batch = int(np.shape(leaves(example_inputs)[0])[0])
-        self.data_formats = {
-            name: getattr(dict(self.layers)[name.split("#")[0]], "data_format", None) or "channels_last"
+        formats = layouts(model)
+        self.data_formats = {name: formats.get(name.split("#")[0], "channels_last") for name in self.paths}
+        chosen = dict(self.layers)
+        self.concatenations = {  # "index" order shows their last (new) channels
+            name
             for name in self.paths
+            if concatenates_channels(chosen[name.split("#")[0]], self.data_formats[name])
         }
         # A partial, not the bound method: TensorFlow counts traces per code object, so Captures
         # of many models (a hyperparameter search) would each trace once and still get warned about.

@@ -52,8 +52,9 @@ class RenderSettings:
             or None.
         colormap: ``"gray"`` (1-channel PNG), ``"viridis"``, ``"magma"`` or ``"coolwarm"``.
         max_channels: at most this many channels per layer, or None for all.
-        channel_order: ``"index"`` (the first ``max_channels``) or ``"top_k"`` (highest mean
-            activation on the probe at the first logged step, then kept).
+        channel_order: ``"index"`` (the first ``max_channels``; for a channel concatenation, the
+            last ones: a DenseNet block's own new channels, not a copy of its input) or
+            ``"top_k"`` (highest mean activation on the probe at the first logged step, then kept).
         cols: grid columns, or None for a near-square grid.
         min_tile_size: small maps are upscaled (nearest neighbour, integer factor) to at least
             this many pixels on their longer side; at most ``MAX_MIN_TILE_SIZE`` (512).
@@ -302,6 +303,7 @@ class Renderer:
         self._channels: dict[str, np.ndarray] = {}
         self._fixed_range: dict[str, tuple[float, float]] = {}
         self._restored: set[str] = set()  # layers whose channel choice came from a saved state
+        self.newest_last: set[str] = set()  # concatenations: "index" shows their last channels
 
     def channels_for(self, name: str, maps: np.ndarray) -> np.ndarray:
         """The channel indices to show for layer ``name``, chosen once and then kept."""
@@ -317,7 +319,7 @@ class Renderer:
                     score = finite.mean(axis=(0, 2, 3))
                 chosen = np.argsort(-score, kind="stable")[:limit]
             else:
-                chosen = np.arange(limit)
+                chosen = np.arange(k - limit, k) if name in self.newest_last else np.arange(limit)
             self._channels[name] = chosen
         return self._channels[name]
 

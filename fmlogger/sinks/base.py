@@ -56,12 +56,14 @@ class ProjectorEntry:
         columns: metadata columns ``{name: [N]}`` (label, predicted, correct), or None.
         sprite: the inputs ``[N, ...]`` to draw the sprite from (given once), or None.
         data_format: layout of ``sprite``.
+        keep_last: the newest steps the Projector keeps (0: every step).
     """
 
     tensors: Mapping[str, np.ndarray]
     columns: Mapping[str, np.ndarray] | None = None
     sprite: np.ndarray | None = None
     data_format: str = "channels_last"
+    keep_last: int = 0
 
 
 @dataclasses.dataclass

@@ -149,7 +149,7 @@ class EventSink(Sink):
                     self.run_dir,
                 )
             return []
-        self._projector = self._projector or ProjectorWriter(self.run_dir)
+        self._projector = self._projector or ProjectorWriter(self.run_dir, keep_last=entry.keep_last)
         failures: list[Failure] = []
         if entry.sprite is not None:
             try:

@@ -68,6 +68,21 @@ def _bundle_files(prefix: str) -> list[str]:
     return sorted(glob.glob(glob.escape(prefix) + ".index") + glob.glob(glob.escape(prefix) + ".data-*"))
 
 
+def _numbered(folder: str, head: str, tail: str) -> list[int]:
+    """The ``<n>`` of files ``<head><n><tail>`` in ``folder`` (os.listdir: no glob on the folder's name)."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    cut = [n[len(head):len(n) - len(tail)] for n in names if n.startswith(head) and n.endswith(tail)]
+    return sorted(int(n) for n in cut if n.isdigit())
+
+
+def _step_of(name: str) -> int | None:
+    tail = name.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
 def _tensorflow_loaded() -> bool:
     """Checkpoint bundles need TensorFlow; it is used only when this process already imported it."""
     return "tensorflow" in sys.modules
@@ -86,15 +101,19 @@ class ProjectorWriter:
         unit: the word in entry names: ``"<layer> @ <unit> <step>"``.
         keep_bundles: how many of the newest bundles stay on disk (>= 2, so a TensorBoard reading
             the previous one while a new one is written is not cut off).
+        keep_last: how many of the newest steps the config and bundle keep (0: every step);
+            older steps' tensors, metadata TSVs and bundle shards are removed.
 
     Entries already in the folder's config and newest bundle (an earlier ``fit`` in the same
     ``log_dir``) are kept; logging a step again replaces that step's entries.
     """
 
-    def __init__(self, run_dir: str, *, unit: str = "epoch", keep_bundles: int = 2):
+    def __init__(self, run_dir: str, *, unit: str = "epoch", keep_bundles: int = 2, keep_last: int = 0):
         self.run_dir = os.fspath(run_dir)
         self.unit = unit
         self.keep_bundles = max(2, int(keep_bundles))
+        self.keep_last = max(0, int(keep_last))
+        self._alias: str | None = None
         self.sprite: tuple[str, tuple[int, int]] | None = None
         self._entries: dict[str, dict] = {}
         self._metadata_files: dict[str, str] = {}
@@ -107,6 +126,21 @@ class ProjectorWriter:
     @property
     def config_path(self) -> str:
         return os.path.join(self.run_dir, CONFIG_FILENAME)
+
+    def _tf_path(self, path: str) -> str:
+        """``path`` as TensorFlow's checkpoint ops may take it: TF globs prefixes, so a run folder
+        named with ``*?[`` is reached through a symlink in a temporary folder."""
+        if not glob.has_magic(self.run_dir):
+            return path
+        if self._alias is None:
+            import tempfile
+            import weakref
+
+            folder = tempfile.mkdtemp(prefix="fmlogger-projector-")
+            os.symlink(os.path.abspath(self.run_dir), os.path.join(folder, "run"))
+            weakref.finalize(self, shutil.rmtree, folder, True)
+            self._alias = os.path.join(folder, "run")
+        return os.path.join(self._alias, os.path.relpath(path, self.run_dir))
 
     def latest_bundle(self) -> str | None:
         """The prefix of the newest bundle named by ``<run>/checkpoint``, or None."""
@@ -135,7 +169,8 @@ class ProjectorWriter:
             if prefix is not None:
                 from fmlogger._tf import tensorflow
 
-                names = set(tensorflow().train.load_checkpoint(prefix).get_variable_to_shape_map())
+                reader = tensorflow().train.load_checkpoint(self._tf_path(prefix))
+                names = set(reader.get_variable_to_shape_map())
             config = ProjectorConfig()
             with open(self.config_path, encoding="utf-8") as f:
                 text_format.Parse(f.read(), config)
@@ -151,6 +186,7 @@ class ProjectorWriter:
                     "sprite": (embedding.sprite.image_path, tuple(embedding.sprite.single_image_dim)),
                     "tensor_path": path,
                     "shape": tuple(embedding.tensor_shape),
+                    "step": _step_of(embedding.tensor_name),
                 }
 
     def write_sprite(self, images: np.ndarray, *, data_format: str = "channels_last") -> bool:
@@ -168,10 +204,9 @@ class ProjectorWriter:
         if not columns:
             return ""
         text = metadata_tsv(columns)
-        if text not in self._metadata_files:
-            index = len(glob.glob(os.path.join(self.asset_dir, "metadata-*.tsv")))
-            while os.path.exists(os.path.join(self.asset_dir, f"metadata-{index}.tsv")):
-                index += 1
+        known = self._metadata_files.get(text)
+        if known is None or not os.path.exists(os.path.join(self.run_dir, known)):
+            index = max(_numbered(self.asset_dir, "metadata-", ".tsv"), default=-1) + 1
             write_atomic(os.path.join(self.asset_dir, f"metadata-{index}.tsv"), text.encode("utf-8"))
             self._metadata_files = {text: f"{tags.PROJECTOR_SUBDIR}/metadata-{index}.tsv"}
         return self._metadata_files[text]
@@ -216,6 +251,11 @@ class ProjectorWriter:
         """
         if not self._loaded:
             self._load_existing()
+        if self._entries and not os.path.exists(self.config_path):  # the run folder was deleted
+            self._entries.clear()
+            self._metadata_files.clear()
+        if self.sprite and not os.path.exists(os.path.join(self.run_dir, self.sprite[0])):
+            self.sprite = None
         os.makedirs(self.asset_dir, exist_ok=True)
         metadata_path = self._metadata_path(metadata)
         arrays = {}
@@ -227,7 +267,7 @@ class ProjectorWriter:
                 )
             name = tensor_name(layer, step, self.unit)
             arrays[name] = array
-            entry = {"metadata_path": metadata_path, "sprite": self.sprite}
+            entry = {"metadata_path": metadata_path, "sprite": self.sprite, "step": step}
             if not _tensorflow_loaded():
                 path = f"{tags.PROJECTOR_SUBDIR}/tensor-{step}-{index}.tsv"
                 entry.update(tensor_path=path, shape=array.shape)
@@ -235,8 +275,10 @@ class ProjectorWriter:
                 np.savetxt(text, array, fmt="%.7g", delimiter="\t")
                 write_atomic(os.path.join(self.run_dir, entry["tensor_path"]), text.getvalue())
             self._entries[name] = entry
+        dropped = self._drop_old_steps()
         self._write_config()
         if not _tensorflow_loaded():
+            self._remove_unused_metadata()
             return list(arrays)
         from fmlogger._tf import tensorflow
 
@@ -247,18 +289,20 @@ class ProjectorWriter:
         target = os.path.join(self.asset_dir, f"{BUNDLE_PREFIX}-{number}")
         fresh = os.path.join(self.asset_dir, f"new-{number}")
         names = list(arrays)
-        tf.raw_ops.SaveV2(prefix=fresh, tensor_names=names, shape_and_slices=[""] * len(names),
+        tf.raw_ops.SaveV2(prefix=self._tf_path(fresh), tensor_names=names, shape_and_slices=[""] * len(names),
                           tensors=[arrays[n] for n in names])
         sources = [fresh]
         if previous is not None:
-            old = tf.train.load_checkpoint(previous).get_variable_to_shape_map()
-            if set(old) & set(names):  # a step logged again: rewrite without the replaced tensors
-                reader = tf.train.load_checkpoint(previous)
-                keep = [n for n in old if n not in arrays]
+            reader = tf.train.load_checkpoint(self._tf_path(previous))
+            old = reader.get_variable_to_shape_map()
+            if set(old) & set(names) or dropped:  # a step logged again or dropped: rewrite the rest
+                keep = [n for n in old if n not in arrays and n in self._entries]
                 if keep:
                     kept = os.path.join(self.asset_dir, f"kept-{number}")
-                    tf.raw_ops.SaveV2(prefix=kept, tensor_names=keep, shape_and_slices=[""] * len(keep),
-                                      tensors=[reader.get_tensor(n) for n in keep])
+                    tf.raw_ops.SaveV2(
+                        prefix=self._tf_path(kept), tensor_names=keep, shape_and_slices=[""] * len(keep),
+                        tensors=[reader.get_tensor(n) for n in keep],
+                    )
                     sources.insert(0, kept)
             else:
                 linked = os.path.join(self.asset_dir, f"prev-{number}")
@@ -266,31 +310,45 @@ class ProjectorWriter:
                     _link_or_copy(path, linked + path[len(previous):])
                 sources.insert(0, linked)
         tf.raw_ops.MergeV2Checkpoints(
-            checkpoint_prefixes=sources, destination_prefix=target, delete_old_dirs=False
+            checkpoint_prefixes=[self._tf_path(p) for p in sources],
+            destination_prefix=self._tf_path(target),
+            delete_old_dirs=False,
         )
         relative = os.path.relpath(target, self.run_dir).replace(os.sep, "/")
         state = f'model_checkpoint_path: "{relative}"\nall_model_checkpoint_paths: "{relative}"\n'
         write_atomic(os.path.join(self.run_dir, CHECKPOINT_STATE), state.encode("utf-8"))
         self._prune(number)
+        self._remove_unused_metadata()
         return names
+
+    def _drop_old_steps(self) -> bool:
+        """Forgets entries older than the ``keep_last`` newest steps (and their TSV tensors)."""
+        steps = sorted({e["step"] for e in self._entries.values() if e.get("step") is not None})
+        if not self.keep_last or len(steps) <= self.keep_last:
+            return False
+        kept = set(steps[-self.keep_last:])
+        old = [n for n, e in self._entries.items() if e.get("step") is not None and e["step"] not in kept]
+        for name in old:
+            path = self._entries.pop(name).get("tensor_path")
+            if path and os.path.exists(os.path.join(self.run_dir, path)):
+                os.remove(os.path.join(self.run_dir, path))
+        return True
+
+    def _remove_unused_metadata(self) -> None:
+        """Removes ``metadata-<n>.tsv`` files that no entry of the config names any more."""
+        used = {e["metadata_path"] for e in self._entries.values()}
+        for index in _numbered(self.asset_dir, "metadata-", ".tsv"):
+            if f"{tags.PROJECTOR_SUBDIR}/metadata-{index}.tsv" not in used:
+                os.remove(os.path.join(self.asset_dir, f"metadata-{index}.tsv"))
+        self._metadata_files = {t: p for t, p in self._metadata_files.items() if p in used}
 
     def _next_number(self, step: int) -> int:
         """Bundle numbers grow even when a step is logged again (the Projector needs a new path)."""
-        existing = [
-            int(p.rsplit("-", 1)[1].split(".")[0])
-            for p in glob.glob(os.path.join(self.asset_dir, f"{BUNDLE_PREFIX}-*.index"))
-            if p.rsplit("-", 1)[1].split(".")[0].isdigit()
-        ]
+        existing = _numbered(self.asset_dir, f"{BUNDLE_PREFIX}-", ".index")
         return max([step] + [n + 1 for n in existing])
 
     def _prune(self, newest: int) -> None:
-        numbers = sorted(
-            {
-                int(p.rsplit("-", 1)[1].split(".")[0])
-                for p in glob.glob(os.path.join(self.asset_dir, f"{BUNDLE_PREFIX}-*.index"))
-                if p.rsplit("-", 1)[1].split(".")[0].isdigit()
-            }
-        )
+        numbers = _numbered(self.asset_dir, f"{BUNDLE_PREFIX}-", ".index")
         for number in numbers[: max(0, len(numbers) - self.keep_bundles)]:
             if number == newest:
                 continue

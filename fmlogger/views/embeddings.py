@@ -116,6 +116,9 @@ class EmbeddingSettings:
         tsne: also draw a t-SNE scatter (needs scikit-learn: ``pip install 'fmlogger[tsne]'``).
         tsne_max_points: t-SNE uses the first this many points (>= 10).
         seed: t-SNE's random state.
+        keep_last: the Projector keeps the newest this many logged steps (0, the default: every
+            step); older steps' tensors, metadata files and bundle shards are removed from disk
+            and from the Projector's config.
 
     Raises:
         ValueError: naming the field, for a bad value or missing ``data``; ImportError for
@@ -130,6 +133,7 @@ class EmbeddingSettings:
     tsne: bool = False
     tsne_max_points: int = 2000
     seed: int = 0
+    keep_last: int = 0
 
     def __post_init__(self):
         layers = self.layers
@@ -146,6 +150,7 @@ class EmbeddingSettings:
         check_int("batch_size", self.batch_size, 1)
         check_int("tsne_max_points", self.tsne_max_points, 10)
         check_int("seed", self.seed, 0)
+        check_int("keep_last", self.keep_last, 0)
         if not isinstance(self.tsne, bool):
             raise ValueError(f"tsne must be True or False. Received: tsne={self.tsne!r}")
         if self.tsne and not tsne_available():
@@ -260,7 +265,9 @@ class EmbeddingsView(View):
         inputs = leaves(self.data.x)
         sprite = inputs[0] if len(inputs) == 1 and not self._sprite_given else None
         self._sprite_given = True
-        out = Output(projector=ProjectorEntry(embedded.tensors, columns or None, sprite, self.data_format))
+        keep_last = self.settings.keep_last
+        entry = ProjectorEntry(embedded.tensors, columns or None, sprite, self.data_format, keep_last)
+        out = Output(projector=entry)
         color_by = columns.get("label", columns.get("predicted"))
         codes, names = _categories(color_by)
         legend = "label" if "label" in columns else "predicted class"

@@ -80,6 +80,7 @@ class FeatureMapView(View):
 
         if self.capture is None or self.capture.model is not model:
             self.capture = Capture(model, self.layers, x, max_layers=self.max_layers)
+            self.renderer.newest_last = set(self.capture.concatenations)
 
     def compute(self, model, batch: Batch) -> LayerArrays:
         self.prepare(model, batch.x)

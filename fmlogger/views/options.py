@@ -47,6 +47,7 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
     "embedding_pooling": ("embeddings", "pooling"),
     "embedding_max_points": ("embeddings", "max_points"),
     "embedding_tsne": ("embeddings", "tsne"),
+    "embedding_keep_last": ("embeddings", "keep_last"),
 }
 """``{flat keyword: (group, field)}``: the one mapping the flat keywords are validated by."""
 
