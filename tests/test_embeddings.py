@@ -49,7 +49,7 @@ def test_callback_writes_projector_entries_and_views_on_schedule(tmp_path):
     assert not any(tag.startswith(tags.EMBEDDING_TSNE_PREFIX) for tag in run.images)  # t-SNE is opt-in
     config = (tmp_path / tags.RUN_SUBDIR / "projector_config.pbtxt").read_text()
     names = [line.split('"')[1] for line in config.splitlines() if "tensor_name" in line]
-    assert names == [f"{layer} @ epoch {e}" for e in (0, 2, 3) for layer in ("conv1", "conv2")]
+    assert names == [f"{layer} @ epoch {e}" for e in (3, 2, 0) for layer in ("conv1", "conv2")]  # newest 1st
     metadata = (tmp_path / tags.RUN_SUBDIR / "projector" / "metadata-0.tsv").read_text().splitlines()
     assert metadata[0] == "label\tpredicted\tcorrect" and len(metadata) == 33
     label, predicted, correct = zip(*(line.split("\t") for line in metadata[1:]))
@@ -173,7 +173,7 @@ def test_demo_shows_embeddings_in_the_projector(tmp_path):
     run_dir = tmp_path / tags.RUN_SUBDIR
     config = (run_dir / "projector_config.pbtxt").read_text()
     names = [line.split('"')[1] for line in config.splitlines() if "tensor_name" in line]
-    assert names == ["embedding @ epoch 0", "embedding @ epoch 1"]
+    assert names == ["embedding @ epoch 1", "embedding @ epoch 0"]  # newest first
     assert config.count('image_path: "projector/sprite.png"') == 2
     metadata = (run_dir / "projector" / "metadata-1.tsv").read_text().splitlines()
     assert metadata[0] == "label\tpredicted\tcorrect" and len(metadata) == 361

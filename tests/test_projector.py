@@ -125,3 +125,19 @@ def test_tensorboard_projector_serves_every_layer_at_every_epoch(tmp_path):
     finally:
         tb_http.stop(server)
         logger.close()
+
+
+def test_config_lists_the_newest_step_first_and_resume_keeps_the_order(tmp_path, rng):
+    """The Projector opens on the first config entry: the newest epoch, not the untrained one."""
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    writer = projector.ProjectorWriter(str(tmp_path))
+    for step in range(3):
+        writer.add(step, {"conv": rng.random((5, 2)).astype(np.float32)}, {"label": list("abcde")})
+    resumed = projector.ProjectorWriter(str(tmp_path))
+    resumed.add(3, {"conv": rng.random((5, 2)).astype(np.float32)}, {"label": list("abcde")})
+    config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(), ProjectorConfig())
+    listed = [e.tensor_name for e in config.embeddings]
+    assert listed == [f"conv @ epoch {s}" for s in (3, 2, 1, 0)]
+    assert resumed.entries() == listed[::-1]

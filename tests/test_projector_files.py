@@ -36,7 +36,7 @@ def test_glob_characters_in_log_dir_and_keep_last_prune_every_older_file(tmp_pat
     assert cb.embedding_steps == [0, 1, 2, 3, 4]
     run_dir = str(log_dir / tags.RUN_SUBDIR)
     entries = config_entries(run_dir)
-    assert [name for name, _ in entries] == ["conv2 @ epoch 3", "conv2 @ epoch 4"]
+    assert [name for name, _ in entries] == ["conv2 @ epoch 4", "conv2 @ epoch 3"]  # newest first
     files = sorted(os.listdir(os.path.join(run_dir, tags.PROJECTOR_SUBDIR)))
     metadata = sorted({path.split("/")[-1] for _, path in entries})
     assert [f for f in files if f.endswith(".tsv")] == metadata  # no file of an older epoch

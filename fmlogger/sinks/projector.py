@@ -83,6 +83,11 @@ def _step_of(name: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+def _order(step: int | None) -> int:
+    """Sort key of an entry's step: entries of no step (not fmlogger's) count as the oldest."""
+    return -1 if step is None else step
+
+
 def _tensorflow_loaded() -> bool:
     """Checkpoint bundles need TensorFlow; it is used only when this process already imported it."""
     return "tensorflow" in sys.modules
@@ -176,7 +181,7 @@ class ProjectorWriter:
                 text_format.Parse(f.read(), config)
         except Exception:  # noqa: BLE001 - unreadable leftovers are replaced, not fatal
             return
-        for embedding in config.embeddings:
+        for embedding in sorted(config.embeddings, key=lambda e: _order(_step_of(e.tensor_name))):
             path = embedding.tensor_path
             if path and not os.path.exists(os.path.join(self.run_dir, path)):
                 continue
@@ -216,7 +221,8 @@ class ProjectorWriter:
         from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
         config = ProjectorConfig()
-        for name, entry in self._entries.items():
+        newest_first = sorted(self._entries.items(), key=lambda item: -_order(item[1]["step"]))  # stable
+        for name, entry in newest_first:  # the Projector opens on the first entry: the newest step
             embedding = config.embeddings.add()
             embedding.tensor_name = name
             if entry.get("tensor_path"):
@@ -356,5 +362,5 @@ class ProjectorWriter:
                 os.remove(path)
 
     def entries(self) -> list[str]:
-        """The entry names in the config, in order."""
+        """The entry names, oldest first (the config file lists them newest first)."""
         return list(self._entries)
