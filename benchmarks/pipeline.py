@@ -41,7 +41,8 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
     from fmlogger.logger import FeatureMapLogger
     from fmlogger.render import resize, tiling
     from fmlogger.render.png import encode_png
-    from fmlogger.render.renderer import activation_stats, colorize_codes, quantized, to_maps
+    from fmlogger.render.renderer import colorize_codes, quantized, to_maps
+    from fmlogger.render.stats import activation_stats
 
     sync = FeatureMapLogger(
         os.path.join(tmp, f"{model.name}-sync-{colormap}"), colormap=colormap, background=False

@@ -11,11 +11,11 @@ from fmlogger.render.renderer import (
     NONFINITE_CODE,
     Renderer,
     RenderSettings,
-    activation_stats,
     colorize_codes,
     quantize,
     quantized,
 )
+from fmlogger.render.stats import activation_stats
 
 
 def _maps(rng, kind):

@@ -368,14 +368,7 @@ def vanilla_gradients(model, x, target="predicted", *, labels=None, batch_size: 
 
 
 def smoothgrad(
-    model,
-    x,
-    target="predicted",
-    *,
-    labels=None,
-    samples: int = 16,
-    noise: float = 0.15,
-    seed: int = 0,
+    model, x, target="predicted", *, labels=None, samples: int = 16, noise: float = 0.15, seed: int = 0,
     batch_size: int = 32,
 ) -> np.ndarray:
     """SmoothGrad, shaped like ``x``. See ``Saliency.smoothgrad``.

@@ -28,6 +28,7 @@ import numpy as np
 from fmlogger._checks import check_at_most, check_choice, check_int
 from fmlogger.render import colormaps, resize, tiling
 from fmlogger.render.normalize import _AXES, NORMALIZE_MODES, normalize, to_uint8, value_range
+from fmlogger.render.stats import activation_stats
 
 CHANNEL_ORDERS = ("index", "top_k")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -159,41 +160,6 @@ def stack_rows(images, *, gap: int = STACK_GAP, value: int = STACK_GAP_VALUE) ->
         if i < len(images) - 1:
             parts.append(np.full((gap, width, channels), value, np.uint8))
     return np.concatenate(parts, axis=0)
-
-
-_FAST_STATS_SIZE = 1 << 20
-
-
-def activation_stats(x: np.ndarray) -> dict:
-    """Mean and std of the finite values, fraction exactly zero, and the count of NaN/Inf."""
-    x = np.asarray(x)
-    # Outputs of a million values or more: numpy's pairwise float32 sums over one float32 copy,
-    # ~5x faster than a float64 copy; errors stay near 1e-7 of the values' magnitude.
-    big = x.dtype == np.float32 and x.size >= _FAST_STATS_SIZE
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.sum(x, dtype=np.float32) if big else np.float32(np.nan)
-    if np.isfinite(total):  # NaN or +-Inf anywhere (or float32 overflow) makes the sum non-finite
-        mean = np.float64(total) / x.size
-        centred = np.subtract(x, np.float32(mean), dtype=np.float32)
-        shift = np.float64(centred.sum()) / x.size  # corrects the float32 rounding of the mean
-        np.multiply(centred, centred, out=centred)
-        square_mean = np.float64(centred.sum()) / x.size
-        return {
-            "mean": float(mean + shift),
-            "std": float(np.sqrt(max(square_mean - shift * shift, 0.0))),
-            "zero_fraction": float(np.count_nonzero(x == 0) / x.size),
-            "nonfinite": 0,
-        }
-    finite = np.isfinite(x)
-    nonfinite = int(finite.size - np.count_nonzero(finite))
-    values = x if nonfinite == 0 else x[finite]
-    values = values.astype(np.float64, copy=False)
-    return {
-        "mean": float(values.mean()) if values.size else 0.0,
-        "std": float(values.std()) if values.size else 0.0,
-        "zero_fraction": float(np.count_nonzero(x == 0) / max(x.size, 1)),
-        "nonfinite": nonfinite,
-    }
 
 
 def to_maps(x: np.ndarray, data_format: str = "channels_last") -> tuple[np.ndarray, str]:
