@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
+from fmlogger._paths import is_remote
 from fmlogger.runs.events import event_files, iter_values
 
 TENSORBOARD_DEFAULT_SAMPLES = 10
@@ -108,7 +109,7 @@ def board_hint(
 ) -> bool:
     """Prints, once per log folder and process, how to see more than TensorBoard's 10 steps."""
     steps = planned_steps(params, every_n_epochs, every_n_batches)
-    key = os.path.abspath(os.fspath(log_dir)) if "://" not in os.fspath(log_dir) else os.fspath(log_dir)
+    key = os.fspath(log_dir) if is_remote(log_dir) else os.path.abspath(os.fspath(log_dir))
     if steps <= TENSORBOARD_DEFAULT_SAMPLES or key in _hinted:
         return False
     _hinted.add(key)

@@ -23,6 +23,7 @@ import threading
 import time
 
 from fmlogger import tags
+from fmlogger._paths import is_remote
 from fmlogger.dashboard.index import RecordCache, RunIndex, inside
 from fmlogger.runs.events import event_files
 from fmlogger.sinks.state import load_state
@@ -91,7 +92,7 @@ class Catalog:
     @property
     def root(self) -> str | None:
         """The resolved log folder, or None when it is not a local folder."""
-        if not self.logdir or "://" in self.logdir or not os.path.isdir(self.logdir):
+        if not self.logdir or is_remote(self.logdir) or not os.path.isdir(self.logdir):
             return None
         return os.path.realpath(self.logdir)
 

@@ -83,7 +83,7 @@ class EventSink(Sink):
 
     def check_writable(self) -> None:
         """Creates the run folder and a scratch file in it; raises naming the path and the OS error."""
-        if "://" in self.run_dir:
+        if is_remote(self.run_dir):
             return
         try:
             os.makedirs(self.run_dir, exist_ok=True)
@@ -103,7 +103,7 @@ class EventSink(Sink):
         be written into a folder that may be being deleted.
         """
         event_file = self.writer.event_file
-        return event_file is None or "://" in event_file or os.path.exists(event_file)
+        return event_file is None or is_remote(event_file) or os.path.exists(event_file)
 
     def start(self, step: int) -> list[Failure]:
         """Replaces a deleted event file (or run folder) by a new one, so ``step`` is written there;
@@ -140,7 +140,7 @@ class EventSink(Sink):
     def _write_projector(self, step: int, entry: ProjectorEntry) -> list[Failure]:
         from fmlogger.sinks.projector import ProjectorWriter
 
-        if "://" in self.run_dir:  # gs://, s3://: the Projector reads local folders only
+        if is_remote(self.run_dir):  # gs://, s3://: the Projector reads local folders only
             if not self._remote_reported:
                 self._remote_reported = True
                 log.warning(

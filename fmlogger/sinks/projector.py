@@ -44,9 +44,8 @@ import numpy as np
 from fmlogger import tags
 from fmlogger._paths import write_atomic
 from fmlogger.render.png import encode_png
-from fmlogger.render.pooling import POOLING, pool  # noqa: F401 (re-exported for views/embeddings.py)
 from fmlogger.render.sprite import images_to_uint8, make_sprite
-from fmlogger.sinks.metadata import escape_label, metadata_tsv  # noqa: F401 (escape_label re-exported)
+from fmlogger.sinks.metadata import metadata_tsv
 
 MAX_POINTS = 100_000
 """The most points TensorBoard's Projector loads."""

@@ -38,6 +38,7 @@ import threading
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._arrays import to_numpy
 from fmlogger._paths import read_bytes, write_atomic
 from fmlogger.sinks.timeline_rows import RowsFile, TimelineRows, load_rows
 
@@ -57,7 +58,7 @@ def _leaves(x) -> list[tuple[str, np.ndarray]]:
             for i, item in enumerate(x)
             for sub, leaf in _leaves(item)
         ]
-    return [("", np.asarray(x.numpy() if hasattr(x, "numpy") else x))]
+    return [("", to_numpy(x))]
 
 
 def probe_fingerprint(x, *, seed: int | None = None) -> dict:

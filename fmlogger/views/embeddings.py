@@ -1,7 +1,7 @@
 """The embedding view: chosen layers over an embedding set, for the Projector and as scatter plots.
 
 For each layer in ``EmbeddingSettings.layers`` every sample of the embedding set is pooled to one
-vector (``fmlogger.sinks.projector.pool``), captured in batches through one traced forward pass
+vector (``fmlogger.render.pooling.pool``), captured in batches through one traced forward pass
 (``fmlogger.capture.traced.Capture``, which also returns the model's output for the predicted
 class). ``produce`` then gives
 
@@ -35,9 +35,11 @@ from fmlogger import tags
 from fmlogger._checks import check_choice, check_int, check_numeric, check_probe_source
 from fmlogger.capture.probe import as_probe, head, leaves, map_inputs
 from fmlogger.render.pca import AlignedProjection
+from fmlogger.render.pooling import POOLING, pool
 from fmlogger.render.scatter import scatter_image
 from fmlogger.sinks import projector
 from fmlogger.sinks.base import ImageSummary, Output, ProjectorEntry
+from fmlogger.sinks.metadata import escape_label
 from fmlogger.views.base import Batch, View
 
 log = logging.getLogger("fmlogger")
@@ -98,7 +100,7 @@ def _categories(values: np.ndarray | None) -> tuple[np.ndarray | None, list[str]
     )
     if len(names) > MAX_COLOR_CATEGORIES:
         return None, None
-    return codes.reshape(-1), [projector.escape_label(n) for n in names]
+    return codes.reshape(-1), [escape_label(n) for n in names]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -110,7 +112,7 @@ class EmbeddingSettings:
         data: the embedding set: ``x``, ``(x, y)`` or a ``tf.data.Dataset`` (see
             ``fmlogger.capture.probe.as_probe``); labels colour the scatter and go into the
             Projector's metadata. Not compared (``==``) and not shown in ``repr``.
-        pooling: ``"avg"`` (global average), ``"max"`` or ``"flatten"`` (``projector.pool``).
+        pooling: ``"avg"`` (global average), ``"max"`` or ``"flatten"`` (``render.pooling.pool``).
         max_points: samples of ``data`` used (the first ones), 1..100,000 (the Projector's limit).
         batch_size: samples per forward pass.
         tsne: also draw a t-SNE scatter (needs scikit-learn: ``pip install 'fmlogger[tsne]'``).
@@ -140,7 +142,7 @@ class EmbeddingSettings:
         if layers is None or (not isinstance(layers, (str, type)) and len(layers) == 0):
             raise ValueError(f"layers must name at least one layer. Received: layers={layers!r}")
         object.__setattr__(self, "layers", (layers,) if isinstance(layers, (str, type)) else tuple(layers))
-        check_choice("pooling", self.pooling, projector.POOLING)
+        check_choice("pooling", self.pooling, POOLING)
         check_int("max_points", self.max_points, 1)
         if self.max_points > projector.MAX_POINTS:
             raise ValueError(
@@ -240,7 +242,7 @@ class EmbeddingsView(View):
                     outputs.append(array)
                 else:
                     fmt = self.capture.data_formats.get(name, "channels_last")
-                    pooled.setdefault(name, []).append(projector.pool(array, self.settings.pooling, fmt))
+                    pooled.setdefault(name, []).append(pool(array, self.settings.pooling, fmt))
         tensors = {name: np.concatenate(parts) for name, parts in pooled.items()}
         return Embedded(tensors, np.concatenate(outputs) if outputs else None)
 

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._arrays import to_numpy
 from fmlogger.render.renderer import Renderer, RenderSettings
 from fmlogger.sinks.base import Failure, ImageSummary, Output
 from fmlogger.views.base import Batch, View
@@ -46,7 +47,7 @@ def to_host(arrays: Mapping, max_samples: int, *, copy: bool = False) -> tuple[d
     host, failures = {}, []
     for name, array in arrays.items():
         try:
-            value = np.asarray(array.numpy() if hasattr(array, "numpy") else array)[:max_samples]
+            value = to_numpy(array)[:max_samples]
             host[name] = value.copy() if copy else value
         except Exception as err:  # noqa: BLE001 - the caller's error policy decides
             failures.append((f"logging layer '{name}'", err))
