@@ -75,7 +75,7 @@ def test_without_pillow_pngs_are_written_and_the_message_says_what_to_install(
 
 
 def test_odd_tag_characters_become_safe_folders():
-    from fmlogger.runs.export import tag_folder
+    from fmlogger._paths import tag_folder
 
     assert tag_folder("feature_maps/backbone/conv 1:a") == os.path.join(
         "feature_maps", "backbone", "conv_1_a"

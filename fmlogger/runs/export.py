@@ -18,13 +18,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import re
 
 import numpy as np
 
 from fmlogger import tags
+from fmlogger._paths import SafePaths
 from fmlogger.render.timeline import number_bitmaps
 from fmlogger.runs.events import (
     DamagedEventFile,
@@ -59,52 +58,6 @@ class Exported:
 
 EXPORT_FILES = r"step_\d+_sample_\d+\.png|sample_\d+\.gif"
 """The names ``export_run`` gives files inside a tag's folder: a tag part named so is renamed."""
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-
-
-def tag_folder(tag: str, reserved: str | None = None) -> str:
-    """A tag as a relative folder: ``"feature_maps/block1/conv"`` -> ``feature_maps/block1/conv``,
-    with characters outside ``[A-Za-z0-9._#=+-]`` replaced by ``_``, ``.``/``..`` parts by ``_``,
-    and a part that fully matches the regex ``reserved`` (a file name of the caller's) suffixed
-    ``~<8 hex of its SHA-256>``. Different tags may give the same folder: see ``SafePaths``."""
-    parts = [re.sub(r"[^A-Za-z0-9._#=+-]", "_", p) for p in tag.split("/") if p]
-    parts = [p if p.strip(".") else "_" for p in parts] or ["_"]
-    if reserved:
-        parts = [f"{p}~{_digest(p)}" if re.fullmatch(reserved, p) else p for p in parts]
-    return os.path.join(*parts)
-
-
-class SafePaths:
-    """Tags -> relative paths that stay inside the output folder and never collide.
-
-    ``path(tag, suffix)`` is ``tag_folder(tag) + suffix`` unless another (tag, suffix) already has
-    that path (compared case-insensitively, for macOS and Windows disks; ``"a:b"``, ``"a b"`` and
-    ``"a_b"`` all sanitize to ``a_b``): then ``~<8 hex of the tag's SHA-256>`` goes before the
-    suffix. ``~`` never survives sanitizing, so such a path cannot be another tag's plain one.
-
-    Example:
-        >>> paths = SafePaths()
-        >>> paths.path("feature_maps/a:b"), paths.path("feature_maps/a b"), paths.path("feature_maps/a:b")
-        ('feature_maps/a_b', 'feature_maps/a_b~739d9a74', 'feature_maps/a_b')
-    """
-
-    def __init__(self, reserved: str | None = None):
-        self.reserved = reserved
-        self._given: dict[tuple[str, str], str] = {}
-        self._owner: dict[str, tuple[str, str]] = {}
-
-    def path(self, tag: str, suffix: str = "") -> str:
-        key = (tag, suffix)
-        if key not in self._given:
-            folder = tag_folder(tag, self.reserved)
-            path = folder + suffix
-            if self._owner.get(path.casefold(), key) != key:
-                path = f"{folder}~{_digest(tag)}{suffix}"
-            self._given[key], self._owner[path.casefold()] = path, key
-        return self._given[key]
 
 
 def labelled_frame(image: np.ndarray, step: int, *, scale: int = LABEL_SCALE) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The PNG-folder sink: each tag's images as PNG files under one folder (``fmlogger inspect``).
 
-A tag becomes a relative path with ``fmlogger.runs.export.tag_folder`` (``/`` separates folders;
+A tag becomes a relative path with ``fmlogger._paths.tag_folder`` (``/`` separates folders;
 other characters outside ``[A-Za-z0-9._#=+-]``, NUL included, become ``_``; ``.`` and ``..``
 parts become ``_``), so names that come from layers never leave the output folder. One image
 goes to ``<tag>.png``; a batch of n to ``<tag>_0.png`` ... ``<tag>_<n-1>.png``; a name another tag
@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from fmlogger.runs.export import SafePaths
+from fmlogger._paths import SafePaths
 from fmlogger.sinks.base import Failure, Output, Sink
 
 
@@ -44,7 +44,7 @@ class PngFolderSink(Sink):
 
     def path_for(self, tag: str, index: int | None = None) -> str:
         """The file of ``tag`` (sample ``index`` of several), always inside ``out_dir`` and never
-        the file of another tag or sample (``fmlogger.runs.export.SafePaths``)."""
+        the file of another tag or sample (``fmlogger._paths.SafePaths``)."""
         relative = self._paths.path(tag, ("" if index is None else f"_{index}") + ".png")
         path = os.path.normpath(os.path.join(self.out_dir, relative))
         if os.path.commonpath([path, self.out_dir]) != self.out_dir:  # cannot happen: tag_folder
