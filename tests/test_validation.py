@@ -111,7 +111,7 @@ def test_long_layer_listing_is_cut_with_a_pointer(tmp_path):
         ({"normalize": "minmax"}, "normalize must be one of ('per_map', "),
         ({"colormap": "jet"}, "Received: colormap='jet'"),
         ({"channel_order": "random"},
-         "channel_order must be one of ('index', 'top_k'). Received: channel_order='random'"),
+         "channel_order must be one of ('index', 'top_k', 'spread'). Received: channel_order='random'"),
         ({"data_format": "NHWC"},
          "data_format must be one of ('channels_last', 'channels_first'). Received: data_format='NHWC'"),
         ({"clip_percentile": 60},

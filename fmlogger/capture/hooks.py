@@ -19,11 +19,38 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator, Sequence
 
-from fmlogger.capture.layers import iter_layers
+from fmlogger.capture.layers import iter_layers, recurrent_cells
+
+
+def _sequence_of(path: str, rnn, record: Callable[[str, object], object]) -> Callable:
+    """An ``inner_loop`` for ``rnn`` that passes its cell's outputs at every timestep, ``[n, t, c]``,
+    to ``record(path, outputs)``; the RNN's own output is unchanged.
+
+    The loop is run with ``return_sequences`` on, so that it keeps every timestep (Keras' loop
+    keeps only the last one otherwise); ``call`` still returns the last output when it is off.
+    """
+    bound = rnn.inner_loop
+
+    def inner_loop(*args, **kwargs):
+        keep = rnn.return_sequences
+        object.__setattr__(rnn, "return_sequences", True)
+        try:
+            last, outputs, states = bound(*args, **kwargs)
+        finally:
+            object.__setattr__(rnn, "return_sequences", keep)
+        record(path, outputs)
+        return last, outputs, states
+
+    return inner_loop
 
 
 @contextlib.contextmanager
-def hooked(layers: Sequence[tuple[str, object]], record: Callable[[str, object], object]) -> Iterator[None]:
+def hooked(
+    layers: Sequence[tuple[str, object]],
+    record: Callable[[str, object], object],
+    *,
+    model=None,
+) -> Iterator[None]:
     """Wraps each layer's ``call`` to pass its output to ``record(path, output)``; then restores.
 
     Args:
@@ -31,27 +58,36 @@ def hooked(layers: Sequence[tuple[str, object]], record: Callable[[str, object],
         record: called after every call of a wrapped layer with its path and its output; what
             it returns, unless None, replaces the output (``tapped`` adds a zero to take a
             gradient there).
+        model: the model the layers belong to; given, a chosen RNN cell (``"lstm/lstm_cell"``,
+            see ``recurrent_cells``) is recorded once per RNN call with its outputs at every
+            timestep, ``[n, t, c]``, from the RNN's ``inner_loop`` (its calls per timestep run in
+            a symbolic loop and cannot be kept), and ``record``'s return value is ignored there.
     """
+    cells = recurrent_cells(model) if model is not None else {}
     saved = []
     try:
         for path, layer in layers:
-            original = layer.__dict__.get("call")
-            bound = layer.call
+            target, name = (cells[path], "inner_loop") if path in cells else (layer, "call")
+            original = target.__dict__.get(name)
+            if name == "inner_loop":
+                wrapper = _sequence_of(path, target, record)
+            else:
+                bound = layer.call
 
-            def call(*args, __path=path, __bound=bound, **kwargs):
-                output = __bound(*args, **kwargs)
-                replaced = record(__path, output)
-                return output if replaced is None else replaced
+                def wrapper(*args, __path=path, __bound=bound, **kwargs):
+                    output = __bound(*args, **kwargs)
+                    replaced = record(__path, output)
+                    return output if replaced is None else replaced
 
-            object.__setattr__(layer, "call", call)
-            saved.append((layer, original))
+            object.__setattr__(target, name, wrapper)
+            saved.append((target, name, original))
         yield
     finally:
-        for layer, original in reversed(saved):
+        for target, name, original in reversed(saved):
             if original is None:
-                object.__delattr__(layer, "call")
+                object.__delattr__(target, name)
             else:
-                object.__setattr__(layer, "call", original)
+                object.__setattr__(target, name, original)
 
 
 def first_tensor(output):
@@ -123,6 +159,6 @@ def output_shapes(model, inputs, layers=None) -> dict[str, tuple]:
 
     from fmlogger.capture.backend import adapter
 
-    with hooked(every, record), adapter("call the model").eager():
+    with hooked(every, record, model=model), adapter("call the model").eager():
         model(inputs, training=False)
     return shapes

@@ -113,6 +113,48 @@ def layouts(model) -> dict[str, str]:
     return out
 
 
+def recurrent_cells(model) -> dict[str, object]:
+    """``{cell path: RNN layer}`` for every cell that an RNN layer steps through time.
+
+    A cell (``"lstm/lstm_cell"``) runs once per timestep inside the RNN's loop, which TensorFlow
+    and JAX trace symbolically: its calls cannot be captured one by one, so its whole output
+    sequence is taken from the RNN's ``inner_loop`` (``fmlogger.capture.hooks.hooked``).
+
+    Example:
+        >>> recurrent_cells(model)                          # doctest: +SKIP
+        {'lstm/lstm_cell': <LSTM name=lstm>, 'bidirectional/forward_gru/gru_cell': <GRU ...>}
+    """
+    every = list(iter_layers(model))
+    path_of = {id(layer): path for path, layer in every}
+    return {
+        path_of[id(layer.cell)]: layer
+        for _, layer in every
+        if callable(getattr(layer, "inner_loop", None)) and id(getattr(layer, "cell", None)) in path_of
+    }
+
+
+def check_not_stepped(model, chosen: Sequence[tuple[str, object]], layers=None) -> None:
+    """Refuses layers that run inside a recurrent cell (the cells of ``StackedRNNCells``, layers a
+    custom cell holds): they run once per timestep in a symbolic loop and cannot be captured.
+    ``layers`` is what the user passed, echoed in the message.
+
+    Raises:
+        ValueError: naming the layer and the RNN layer (with ``return_sequences=True``) or cell
+            to choose instead.
+    """
+    cells = recurrent_cells(model)
+    for path, _ in chosen:
+        cell = next((c for c in cells if path.startswith(c + "/")), None)
+        if cell is not None:
+            rnn = cell.rsplit("/", 1)[0]
+            raise ValueError(
+                f"layers: '{path}' runs once per timestep inside the recurrent cell '{cell}' (a "
+                "symbolic loop), so its outputs cannot be captured. Choose the cell "
+                f"'{cell}' (all timesteps, drawn as [n, t, c]) or the RNN layer '{rnn}' with "
+                f"return_sequences=True. Received: layers={layers!r}"
+            )
+
+
 def concatenates_channels(layer, data_format: str) -> bool:
     """Whether ``layer`` is a Concatenate along the channel axis (a DenseNet block appends its new
     channels last)."""
@@ -225,8 +267,8 @@ def select_layers(
         max_layers: cap for the default choice.
 
     Raises:
-        ValueError: when an entry matches no layer; the message lists the layers and suggests
-            the nearest names.
+        ValueError: when an entry matches no layer (the message lists the layers and suggests
+            the nearest names), or a layer that runs inside a recurrent cell (``check_not_stepped``).
     """
     every = list(iter_layers(model))
     paths = [p for p, _ in every]
@@ -257,7 +299,9 @@ def select_layers(
             raise ValueError(_unknown_layer_message(spec, model, paths))
         chosen.update(hits)
     order = {p: i for i, p in enumerate(paths)}
-    return sorted(chosen.items(), key=lambda item: order[item[0]])
+    resolved = sorted(chosen.items(), key=lambda item: order[item[0]])
+    check_not_stepped(model, resolved, layers)
+    return resolved
 
 
 def check_layer_specs(layers, *, allow_empty: bool = False) -> None:

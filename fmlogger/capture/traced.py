@@ -199,7 +199,7 @@ class Capture:
             counts[path] = index + 1
             outputs[call_name(path, index)] = keras.ops.cast(tensor, "float32")
 
-        with hooked(self.layers, record):
+        with hooked(self.layers, record, model=self.model):
             result = self.model(inputs, training=False)
         if self.include_output and first_tensor(result) is not None:
             outputs[self.OUTPUT] = keras.ops.cast(first_tensor(result), "float32")

@@ -6,6 +6,10 @@ every epoch.
 
 Output shapes and how they are drawn (``n`` = samples):
     ``[n, h, w, c]`` (``channels_first``: ``[n, c, h, w]``): one tile per channel in a grid.
+    ``[n, a, b, c]`` whose ``a`` or ``b`` is short (< 16) and at most a quarter of the other
+        (``fmlogger.render.shapes.head_axis``: attention ``[n, tokens, heads, dim]`` or ``[n, heads,
+        queries, keys]``, a 1-pixel-high map): one heatmap per index of the short axis (per
+        head), the last axis down and the long axis across, as sequences are drawn.
     ``[n, t, c]`` (sequences): one heatmap per sample, channels down, time across.
     ``[n, units]`` (dense): one strip per sample, a cell per unit.
     anything else (5-D, scalars): ``UnsupportedOutput`` with a message saying why it is skipped.
@@ -28,18 +32,16 @@ import numpy as np
 from fmlogger._checks import check_at_most, check_choice, check_int
 from fmlogger.render import colormaps, resize, tiling
 from fmlogger.render.normalize import _AXES, NORMALIZE_MODES, normalize, to_uint8, value_range
+from fmlogger.render.shapes import UnsupportedOutput as UnsupportedOutput  # render raises it
+from fmlogger.render.shapes import to_maps
 from fmlogger.render.stats import activation_stats
 
-CHANNEL_ORDERS = ("index", "top_k")
+CHANNEL_ORDERS = ("index", "top_k", "spread")
 DATA_FORMATS = ("channels_last", "channels_first")
 NONFINITE_CODE = 256
 log = logging.getLogger("fmlogger")
 MAX_MIN_TILE_SIZE = 512  # 64 tiles of 512 px: a 4k x 4k grid, 50 MB per sample in colour
 MAX_PADDING = 64  # wider gaps only dilute the tiles; unbounded ones allocate without limit
-
-
-class UnsupportedOutput(ValueError):
-    """A layer output the renderer cannot draw (5-D volumes, scalars, nested structures)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +56,10 @@ class RenderSettings:
         colormap: ``"gray"`` (1-channel PNG), ``"viridis"``, ``"magma"`` or ``"coolwarm"``.
         max_channels: at most this many channels per layer, or None for all.
         channel_order: ``"index"`` (the first ``max_channels``; for a channel concatenation, the
-            last ones: a DenseNet block's own new channels, not a copy of its input) or
-            ``"top_k"`` (highest mean activation on the probe at the first logged step, then kept).
+            last ones: a DenseNet block's own new channels, not a copy of its input),
+            ``"top_k"`` (highest mean activation on the probe at the first logged step, then kept)
+            or ``"spread"`` (``max_channels`` evenly spaced from the first channel to the last: of a
+            concatenation, some of every input, in proportion to its channels).
         cols: grid columns, or None for a near-square grid.
         min_tile_size: small maps are upscaled (nearest neighbour, integer factor) to at least
             this many pixels on their longer side; at most ``MAX_MIN_TILE_SIZE`` (512).
@@ -113,8 +117,8 @@ class Frame:
     Attributes:
         images: uint8 ``[n, H, W, 1]`` (gray) or ``[n, H, W, 3]``.
         stats: ``{"mean", "std", "zero_fraction", "nonfinite"}`` over the whole output.
-        channels: the channel indices shown, in tile order (empty for strips and heatmaps).
-        kind: ``"grid"``, ``"heatmap"`` or ``"strip"``.
+        channels: the channel (or head) indices shown, in tile order (empty for strips and heatmaps).
+        kind: ``"grid"``, ``"heads"``, ``"heatmap"`` or ``"strip"``.
         description: a line for TensorBoard's image card.
     """
 
@@ -160,30 +164,6 @@ def stack_rows(images, *, gap: int = STACK_GAP, value: int = STACK_GAP_VALUE) ->
         if i < len(images) - 1:
             parts.append(np.full((gap, width, channels), value, np.uint8))
     return np.concatenate(parts, axis=0)
-
-
-def to_maps(x: np.ndarray, data_format: str = "channels_last") -> tuple[np.ndarray, str]:
-    """Reshapes a layer output to maps ``[n, k, h, w]`` and says how they are drawn.
-
-    Raises:
-        UnsupportedOutput: for ranks other than 2, 3 and 4.
-    """
-    x = np.asarray(x)
-    if x.ndim == 4:
-        return (x if data_format == "channels_first" else x.transpose(0, 3, 1, 2)), "grid"
-    if x.ndim == 3:  # (n, time, channels) -> one heatmap, channels down and time across
-        return (x if data_format == "channels_first" else x.transpose(0, 2, 1))[:, None], "heatmap"
-    if x.ndim == 2:
-        return x[:, None, None, :], "strip"
-    if x.ndim == 5:
-        raise UnsupportedOutput(
-            f"5-D output of shape {x.shape} (volumes, e.g. Conv3D) is not drawn; "
-            "pick 2-D, 3-D or 4-D layers, or reshape the volume and use log_arrays."
-        )
-    raise UnsupportedOutput(
-        f"output of shape {x.shape} has rank {x.ndim}; only rank 2 (units), 3 (sequences) "
-        "and 4 (feature maps) can be drawn."
-    )
 
 
 def quantize(unit: np.ndarray) -> np.ndarray:
@@ -284,6 +264,8 @@ class Renderer:
                     finite = np.where(np.isfinite(maps), maps, 0).astype(np.float64)
                     score = finite.mean(axis=(0, 2, 3))
                 chosen = np.argsort(-score, kind="stable")[:limit]
+            elif self.settings.channel_order == "spread":  # spacing >= 1: rounding keeps them apart
+                chosen = np.linspace(0, k - 1, limit).round().astype(np.int64)
             else:
                 chosen = np.arange(k - limit, k) if name in self.newest_last else np.arange(limit)
             self._channels[name] = chosen
@@ -330,16 +312,19 @@ class Renderer:
         maps, kind = to_maps(activations, data_format or s.data_format)
         stats = activation_stats(activations)
         total = maps.shape[1]
-        if kind == "grid":
+        if kind in ("grid", "heads"):
             chosen = self.channels_for(name, maps)
             if len(chosen) and np.array_equal(chosen, np.arange(chosen[0], chosen[0] + len(chosen))):
                 maps = maps[:, chosen[0] : chosen[0] + len(chosen)]  # a view, no copy
             else:
                 maps = maps[:, chosen]
-            shrink = resize.downscale_factor(maps.shape[2], maps.shape[3], s.max_tile_size)
-            if shrink > 1:
-                maps = resize.block_mean(maps, shrink)
-            scale = (resize.upscale_factor(maps.shape[2], maps.shape[3], s.min_tile_size),) * 2
+            if kind == "heads":  # heatmaps, as sequences: a column per token, each side upscaled
+                shrink, scale = 1, resize.axis_scale(maps.shape[2], maps.shape[3], s.min_tile_size)
+            else:
+                shrink = resize.downscale_factor(maps.shape[2], maps.shape[3], s.max_tile_size)
+                if shrink > 1:
+                    maps = resize.block_mean(maps, shrink)
+                scale = (resize.upscale_factor(maps.shape[2], maps.shape[3], s.min_tile_size),) * 2
         else:
             shrink = 1
             chosen = np.arange(0)
@@ -366,14 +351,18 @@ class Renderer:
 
 def _describe(name, shape, kind, chosen, total, settings: RenderSettings) -> str:
     if kind == "grid":
-        order = (
-            "by mean activation at the first logged step"
-            if settings.channel_order == "top_k"
-            else "by index"
-        )
+        order = {
+            "top_k": "by mean activation at the first logged step",
+            "spread": "evenly spread over the channels",
+        }.get(settings.channel_order, "by index")
         what = f"{len(chosen)} of {total} channels, {order}, row by row"
         if len(chosen) <= 16:
             what += f": {', '.join(str(int(c)) for c in chosen)}"
+    elif kind == "heads":
+        what = (
+            f"{len(chosen)} of {total} heads (the short axis), row by row, each a heatmap: "
+            "the channel axis down, the long axis across"
+        )
     elif kind == "heatmap":
         what = "heatmap: channels down, time across"
     else:

@@ -59,8 +59,9 @@ def untile(image: np.ndarray, n_tiles: int, *, cols: int | None = None, padding:
 
 def frame_tiles(frame, *, cols: int | None, padding: int, max_channels: int | None = None) -> np.ndarray:
     """The first sample's tiles of a rendered ``Frame``: ``[k, th, tw, c]`` (one tile for strips/heatmaps)."""
-    n_tiles = len(frame.channels) if frame.kind == "grid" else 1
-    tiles = untile(frame.images[0], n_tiles, cols=cols if frame.kind == "grid" else None, padding=padding)
+    tiled = frame.kind in ("grid", "heads")
+    n_tiles = len(frame.channels) if tiled else 1
+    tiles = untile(frame.images[0], n_tiles, cols=cols if tiled else None, padding=padding)
     return tiles[:max_channels] if max_channels else tiles
 
 
