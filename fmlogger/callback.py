@@ -29,7 +29,12 @@ def is_chief() -> bool:
     """False on the processes that must not write: the non-chief workers of a multi-worker
     ``tf.distribute`` job (read from TF_CONFIG), and on JAX every process but ``jax.process_index()
     == 0`` (``jax.distributed``; a single process is index 0). Call it once the backend is in use
-    (JAX: after ``jax.distributed.initialize``, which must come before any JAX computation)."""
+    (JAX: after ``jax.distributed.initialize``, which must come before any JAX computation).
+
+    Example:
+        >>> is_chief()  # one process, no TF_CONFIG
+        True
+    """
     if keras.backend.backend() == "jax":
         import jax
 

@@ -68,6 +68,11 @@ def _projector_tensors(run_dir: str) -> dict[str, np.ndarray]:
     text = read_bytes(join(run_dir, "projector_config.pbtxt")).decode()
     config = text_format.Parse(text, ProjectorConfig())
     out = {}
+    names = listdir(join(run_dir, "projector"))  # unused metadata and old bundles were removed:
+    assert {f"projector/{n}" for n in names if n.startswith("metadata-")} == {
+        e.metadata_path for e in config.embeddings
+    }
+    assert len([n for n in names if n.endswith(".index")]) <= 2  # the two newest bundles (TensorFlow)
     for embedding in config.embeddings:
         for path in (embedding.metadata_path, embedding.sprite.image_path):
             assert exists(join(run_dir, path)), path

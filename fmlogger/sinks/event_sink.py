@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Sequence
 
 from fmlogger._checks import check_folder_name
-from fmlogger._paths import check_remote, is_remote
+from fmlogger._paths import check_remote, is_remote, join
 from fmlogger.sinks.base import Failure, Output, ProjectorEntry, Sink
 from fmlogger.sinks.events import SummaryWriter
 
@@ -69,7 +69,7 @@ class EventSink(Sink):
     def __init__(self, log_dir, run_name: str):
         check_folder_name("run_name", run_name)
         self.log_dir = check_log_dir(log_dir)
-        self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
+        self.writer = SummaryWriter(join(self.log_dir, run_name))
         self._projector = None
 
     @property

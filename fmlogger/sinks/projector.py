@@ -24,7 +24,7 @@ difference: a running TensorBoard reads such entries when it starts, so entries 
 appear only after TensorBoard is restarted (the checkpoint bundles above appear live). Entries
 of both kinds may share a run folder.
 
-A remote run folder (``gs://``, ``s3://``, ``ram://``, fsspec's ``memory://``) gets the same files:
+A remote run folder (``gs://``, ``s3://``, ``file://``, fsspec's ``memory://``) gets the same files:
 every read, write, listing and removal goes through ``fmlogger._paths`` (TensorFlow's checkpoint
 ops write bundles to TensorFlow's file systems themselves; without TensorFlow the TSV files go
 through TensorBoard's file layer). Bundle data files are copied there, not hard-linked.
@@ -89,8 +89,8 @@ def _tensorflow_loaded() -> bool:
 
 
 def _checkpoint_reader(prefix: str):
-    """TensorFlow's reader of the bundle ``prefix``. ``tf.train.load_checkpoint`` is not used: it
-    takes a prefix that ``isdir`` calls a folder (as ``ram://`` does) for a folder of checkpoints."""
+    """TensorFlow's reader of the bundle ``prefix``: what ``tf.train.load_checkpoint`` returns for a
+    prefix, without its check whether the prefix is a folder (one request less on a bucket)."""
     from fmlogger._tf import tensorflow
 
     return tensorflow().compat.v1.train.NewCheckpointReader(prefix)
