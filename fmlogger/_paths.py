@@ -1,28 +1,129 @@
-"""Paths: telling remote URLs (``gs://``, ``s3://``) from local folders; small files read and
-written whole (atomically on local disks, through TensorBoard's file layer for URLs); untrusted
-tags turned into safe, collision-free relative paths (``SafePaths``, for export and inspect).
+"""The file layer every sink writes through, and safe names: local folders and remote URLs
+(``gs://``, ``s3://``, ...) through the same few functions; untrusted tags turned into safe,
+collision-free relative paths (``SafePaths``, for export and inspect).
+
+Local paths use ``os`` (small files are replaced atomically, bundle files hard-linked); URLs use
+TensorBoard's file layer ``gfile()``: TensorFlow's ``tf.io.gfile`` when TensorFlow is installed
+(``gs://``, ``s3://`` with its plug-ins, ``file://``), else TensorBoard's own (``s3://`` with boto3,
+and every fsspec file system when fsspec is installed: ``memory://``, ``gs://`` with gcsfs). The
+event file, the run state, the timelines' rows, the Projector files and the writer marks all go
+through here. Facts of the layers (TensorFlow 2.21, TensorBoard 2.21): TensorBoard's layer has no
+delete (``remove`` uses fsspec for it) and its ``stat`` has no modification time (``stamp`` is
+then None: unknown). TensorFlow's in-memory ``ram://`` is no place for a run: rewriting a file
+there appends to it, and a folder's listing matches names by prefix.
 
 Example:
     >>> import os, tempfile
-    >>> is_remote("gs://bucket/runs"), is_remote("runs/exp1")
-    (True, False)
-    >>> path = os.path.join(tempfile.mkdtemp(), "a", "state.json")
+    >>> is_remote("gs://bucket/runs"), is_remote("runs/exp1"), join("gs://bucket/runs/", "a", "b")
+    (True, False, 'gs://bucket/runs/a/b')
+    >>> path = join(tempfile.mkdtemp(), "a", "state.json")
     >>> write_atomic(path, b"{}")
-    >>> read_bytes(path), read_bytes(path + ".missing")
-    (b'{}', None)
+    >>> read_bytes(path), read_bytes(path + ".missing"), listdir(os.path.dirname(path))
+    (b'{}', None, ['state.json'])
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import threading
 
 
 def is_remote(path) -> bool:
     """True for a URL such as ``gs://bucket/runs`` (TensorFlow's file systems), False for a local path."""
     return "://" in os.fspath(path)
+
+
+def join(folder: str, *names: str) -> str:
+    """``folder/names...``: ``os.path.join`` for a local folder, ``/`` for a URL."""
+    if is_remote(folder):
+        return "/".join([os.fspath(folder).rstrip("/"), *names])
+    return os.path.join(folder, *names)
+
+
+def exists(path: str) -> bool:
+    """True when the file or folder ``path`` exists."""
+    return gfile().exists(path) if is_remote(path) else os.path.exists(path)
+
+
+def isdir(path: str) -> bool:
+    """True when ``path`` is an existing folder (for a URL: a prefix holding objects)."""
+    return gfile().isdir(path) if is_remote(path) else os.path.isdir(path)
+
+
+def makedirs(path: str) -> None:
+    """Creates the folder ``path`` and its parents (nothing when it exists)."""
+    if is_remote(path):
+        gfile().makedirs(path)
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def listdir(path: str) -> list[str]:
+    """The names in the folder ``path``, sorted; ``[]`` when it does not exist."""
+    if is_remote(path):
+        layer = gfile()
+        return sorted(n.rstrip("/") for n in layer.listdir(path)) if layer.isdir(path) else []
+    try:
+        return sorted(os.listdir(path))
+    except FileNotFoundError:
+        return []
+
+
+def remove(path: str) -> None:
+    """Removes the file ``path`` (nothing when it does not exist).
+
+    Raises:
+        OSError: for a URL when no installed layer can delete (TensorBoard's own layer cannot:
+            fsspec does it, so ``s3://`` without TensorFlow needs ``pip install fsspec s3fs``).
+    """
+    if not is_remote(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        return
+    layer = gfile()
+    if not layer.exists(path):
+        return
+    if hasattr(layer, "remove"):  # TensorFlow's tf.io.gfile
+        layer.remove(path)
+        return
+    try:
+        import fsspec
+    except ImportError:
+        raise OSError(f"cannot remove {path}: without TensorFlow, deleting needs fsspec (pip install fsspec)")
+    fs, inner = fsspec.core.url_to_fs(path)
+    fs.rm_file(inner)
+
+
+def copy(src: str, dst: str) -> None:
+    """Copies the file ``src`` to ``dst`` (replacing it): a hard link on a local disk where possible."""
+    if is_remote(src) or is_remote(dst):
+        gfile().copy(src, dst, overwrite=True)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def stamp(path: str) -> tuple[int, int] | None:
+    """``(modification time in ns, size)`` of the file ``path``; None when it is missing or the
+    layer does not report a modification time (then compare by reading the file)."""
+    if not is_remote(path):
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        return st.st_mtime_ns, st.st_size
+    try:
+        st = gfile().stat(path)
+    except Exception:  # noqa: BLE001 - each layer has its own NotFoundError
+        return None
+    mtime = getattr(st, "mtime_nsec", 0)
+    return (mtime, st.length) if mtime else None
 
 
 def read_bytes(path: str) -> bytes | None:
@@ -44,7 +145,8 @@ def write_atomic(path: str, data: bytes) -> None:
 
     A reader (TensorBoard, a resumed run) sees the old file or the new one, never half of one.
     The temporary name holds the process and thread, so concurrent writers do not collide. A URL
-    is written directly through ``gfile()`` (object stores replace whole objects anyway).
+    is written directly through ``gfile()`` (object stores replace whole objects anyway; the
+    layers create missing parent prefixes themselves).
     """
     if is_remote(path):
         with gfile().GFile(path, "wb") as f:
@@ -59,14 +161,17 @@ def write_atomic(path: str, data: bytes) -> None:
 
 def gfile():
     """TensorBoard's file layer for remote paths: TensorFlow's ``tf.io.gfile`` when TensorFlow is
-    installed (``gs://``, ``s3://`` with its plug-ins), else TensorBoard's own (local, ``s3://``)."""
+    installed (``gs://``, ``s3://`` with its plug-ins), else TensorBoard's own (local,
+    ``s3://`` with boto3, fsspec's file systems when fsspec is installed)."""
     from tensorboard.compat import tf
 
     return tf.io.gfile
 
 
 TF_SCHEMES = ("gs", "s3", "hdfs", "file")
-"""URL schemes of TensorFlow's file systems (where TensorFlow is installed, ``gfile()`` is its)."""
+"""URL schemes of TensorFlow's file systems (where TensorFlow is installed, ``gfile()`` is its),
+besides those it registers itself; ``s3`` and ``hdfs`` come with plug-ins (tensorflow-io), so
+they are accepted here and any trouble is reported at the first write."""
 
 
 def check_remote(path: str) -> None:
@@ -81,7 +186,8 @@ def check_remote(path: str) -> None:
     scheme = os.fspath(path).split("://", 1)[0]
     layer = gfile()
     if not hasattr(layer, "get_filesystem"):  # TensorFlow's tf.io.gfile
-        if scheme not in TF_SCHEMES:
+        known = set(TF_SCHEMES) | set(getattr(layer, "get_registered_schemes", tuple)())
+        if scheme not in known:
             schemes = ", ".join(s + "://" for s in TF_SCHEMES)
             raise ValueError(
                 f"log_dir {path!r}: scheme '{scheme}' is not a TensorFlow file system; use a local "

@@ -26,7 +26,20 @@ log = logging.getLogger("fmlogger")
 
 
 def is_chief() -> bool:
-    """False on the non-chief workers of a multi-worker ``tf.distribute`` job (read from TF_CONFIG)."""
+    """False on the processes that must not write: the non-chief workers of a multi-worker
+    ``tf.distribute`` job (read from TF_CONFIG), and on JAX every process but ``jax.process_index()
+    == 0`` (``jax.distributed``; a single process is index 0). Call it once the backend is in use
+    (JAX: after ``jax.distributed.initialize``, which must come before any JAX computation).
+
+    Example:
+        >>> is_chief()  # one process, no TF_CONFIG
+        True
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.process_index() != 0:
+            return False
     try:
         config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     except ValueError:
@@ -49,7 +62,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
     the last batch is always logged (13 batches, n=5: steps 0, 5, 10, 13). When
     ``on_epoch_end`` returns, what the epoch logged is written and flushed (the background
     writer is waited for), so a process killed then (kill -9, an out-of-memory kill) keeps it.
-    Only the chief writes under ``tf.distribute``.
+    Only one process logs: the chief under ``tf.distribute``, process 0 under ``jax.distributed``
+    (``is_chief``); the others write nothing and run no capture. Under one process with several
+    devices (``MirroredStrategy``, Keras' ``DataParallel`` on JAX) each step is logged once.
 
     Args:
         log_dir: the TensorBoard log folder; images go to ``<log_dir>/feature_maps``.
@@ -114,7 +129,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         self.every_n_epochs = every_n_epochs
         self.every_n_batches = every_n_batches
         self.embeddings_every_n_epochs = embeddings_every_n_epochs
-        self._chief = is_chief()
+        self._chief = True  # decided when training starts (is_chief): by then JAX is initialized
         self._batch_step = 0
         self._logged_steps: list[int] = []
         self._embedding_steps: list[int] = []
@@ -178,9 +193,11 @@ class FeatureMapCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         # Resolve layers and trace the passes of every view now (embeddings included), so a wrong
-        # layer name fails before epoch 1.
-        if self._chief:
-            self.logger.check_writable()
+        # layer name fails before epoch 1. The other processes of a distributed job do nothing.
+        self._chief = is_chief()
+        if not self._chief:
+            return
+        self.logger.check_writable()
         self._target = self._resolve_submodel()
         self.logger.capture_for(self.target, self.probe.x)
         from fmlogger.cli.board import board_hint

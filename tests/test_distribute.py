@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -90,3 +91,66 @@ def test_non_chief_worker_writes_nothing(tmp_path, monkeypatch):
     chief = FeatureMapCallback(tmp_path / "chief", x[:2], ["conv1"], max_samples=2)
     tiny_cnn().fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[chief])
     assert image_steps(read_run(tmp_path / "chief" / tags.RUN_SUBDIR), "feature_maps/conv1") == [0, 1, 2]
+
+
+MULTI_WORKER = textwrap.dedent(
+    """
+    import json, os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    ports, index = sys.argv[1].split(","), int(sys.argv[2])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+    import tensorflow as tf
+    import keras
+    import numpy as np
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    with strategy.scope():
+        model = keras.Sequential([
+            keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="conv1"),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax"),
+        ])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    calls = []
+
+    class Calls(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            calls.append("on_train_begin")
+
+    x, y = np.random.default_rng(0).random((8, 8, 8, 1), dtype=np.float32), np.zeros(8, int)
+    try:
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[Calls()])
+        error = None
+    except Exception as err:
+        error = f"{type(err).__name__}: {str(err)[:200]}"
+    print(json.dumps({"calls": calls, "error": error}))
+    """
+)
+
+
+@pytest.mark.slow  # two TensorFlow processes
+@pytest.mark.requires_tf
+def test_keras_fit_under_multi_worker_mirrored_strategy_two_cpu_workers(tmp_path):
+    """Keras alone, no fmlogger: once this passes (not xfails), fmlogger's chief-only logic
+    (``is_chief``, tested above with TF_CONFIG) can be tested under a real 2-worker ``fit``."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(str(s.getsockname()[1]))
+    script = tmp_path / "multi_worker.py"
+    script.write_text(MULTI_WORKER)
+    runs = [
+        subprocess.Popen([sys.executable, str(script), ",".join(ports), str(i)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    reports = []
+    for run in runs:
+        out, err = run.communicate(timeout=240)
+        assert run.returncode == 0, err[-3000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    if all(r["calls"] == [] and "PerReplica" in (r["error"] or "") for r in reports):
+        pytest.xfail("Keras 3.15: fit under MultiWorkerMirroredStrategy on CPU fails converting a "
+                     f"PerReplica value before any callback runs ({reports[0]['error'][:80]}...)")
+    assert reports == [{"calls": ["on_train_begin"], "error": None}] * 2

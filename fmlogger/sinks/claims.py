@@ -6,7 +6,9 @@ run folder. Their images stay apart as long as they log different layers. When t
 write the same tag into the same run folder, their steps interleave under one card; this module
 notices that and says how to separate them (``run_name=``). Across processes (two scripts given
 the same ``log_dir``), each marks the run folder with a hidden ``<host>.<pid>`` file while it
-writes; a live mark by another process is warned about, a stale one (a killed process) removed.
+writes; a live mark by another process on this host is warned about, a stale one (a killed
+process) removed. The marks go through ``fmlogger._paths`` like every file of the run folder, so
+a remote run folder (``gs://``, ...) gets them too.
 
 Example:
     >>> import tempfile; run = tempfile.mkdtemp()
@@ -31,7 +33,7 @@ import socket
 import weakref
 
 from fmlogger import tags
-from fmlogger._paths import is_remote
+from fmlogger._paths import exists, is_remote, isdir, join, listdir, remove, write_atomic
 
 log = logging.getLogger("fmlogger")
 
@@ -60,24 +62,22 @@ def _mine() -> str:
 
 
 def mark(run_dir: str) -> None:
-    """Marks an existing local ``run_dir`` as written by this process (a ``PID_PREFIX<host>.<pid>``
-    file in it); nothing for a remote or missing folder, or when the mark cannot be written."""
-    if not is_remote(run_dir) and os.path.isdir(run_dir):
-        with contextlib.suppress(OSError):
-            open(os.path.join(run_dir, _mine()), "w").close()
+    """Marks an existing ``run_dir`` as written by this process (an empty ``PID_PREFIX<host>.<pid>``
+    file in it); nothing for a missing folder, or when the mark cannot be written."""
+    with contextlib.suppress(Exception):  # OSError; a remote layer's own errors
+        if isdir(run_dir) and not exists(join(run_dir, _mine())):
+            write_atomic(join(run_dir, _mine()), b"")
 
 
 def other_processes(run_dir: str) -> list[int]:
     """``mark``s ``run_dir`` and returns the live pids of other processes on this host that marked
-    it; stale marks (a process that ended, even by kill -9) are removed. Remote and missing or
-    unreadable folders give ``[]``."""
-    if is_remote(run_dir):
-        return []
+    it; stale marks (a process that ended, even by kill -9) are removed. Missing or unreadable
+    folders give ``[]``."""
     mark(run_dir)
     host, mine = socket.gethostname().replace(".", "_"), _mine()
     try:
-        names = os.listdir(run_dir)
-    except OSError:
+        names = listdir(run_dir)
+    except Exception:  # noqa: BLE001 - OSError; a remote layer's own errors
         return []
     others = []
     for name in names:
@@ -87,8 +87,8 @@ def other_processes(run_dir: str) -> list[int]:
         if _alive(int(pid)):
             others.append(int(pid))
         else:
-            with contextlib.suppress(OSError):
-                os.remove(os.path.join(run_dir, name))
+            with contextlib.suppress(Exception):
+                remove(join(run_dir, name))
     return sorted(others)
 
 
@@ -121,9 +121,9 @@ def release(run_dir: str, owner) -> None:
     owners = _CLAIMS.get(_key(run_dir))
     if owners is not None:
         owners.pop(owner, None)
-    if not owners and not is_remote(run_dir):  # this process's last logger there: drop its mark
-        with contextlib.suppress(OSError):
-            os.remove(os.path.join(run_dir, _mine()))
+    if not owners:  # this process's last logger there: drop its mark
+        with contextlib.suppress(Exception):
+            remove(join(run_dir, _mine()))
 
 
 class Claims:

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Sequence
 
 from fmlogger._checks import check_folder_name
-from fmlogger._paths import check_remote, is_remote
+from fmlogger._paths import check_remote, is_remote, join
 from fmlogger.sinks.base import Failure, Output, ProjectorEntry, Sink
 from fmlogger.sinks.events import SummaryWriter
 
@@ -69,9 +69,8 @@ class EventSink(Sink):
     def __init__(self, log_dir, run_name: str):
         check_folder_name("run_name", run_name)
         self.log_dir = check_log_dir(log_dir)
-        self.writer = SummaryWriter(os.path.join(self.log_dir, run_name))
+        self.writer = SummaryWriter(join(self.log_dir, run_name))
         self._projector = None
-        self._remote_reported = False
 
     @property
     def run_dir(self) -> str:
@@ -140,15 +139,6 @@ class EventSink(Sink):
     def _write_projector(self, step: int, entry: ProjectorEntry) -> list[Failure]:
         from fmlogger.sinks.projector import ProjectorWriter
 
-        if is_remote(self.run_dir):  # gs://, s3://: the Projector reads local folders only
-            if not self._remote_reported:
-                self._remote_reported = True
-                log.warning(
-                    "fmlogger: log_dir %s is not a local folder; Projector files are not written "
-                    "(the embedding_pca/ images are).",
-                    self.run_dir,
-                )
-            return []
         self._projector = self._projector or ProjectorWriter(self.run_dir, keep_last=entry.keep_last)
         failures: list[Failure] = []
         if entry.sprite is not None:

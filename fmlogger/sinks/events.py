@@ -36,7 +36,7 @@ from typing import Iterable
 import numpy as np
 
 from fmlogger._crc32c import masked_crc32c
-from fmlogger._paths import check_remote, is_remote
+from fmlogger._paths import check_remote, gfile, is_remote, join, makedirs
 from fmlogger.render.png import encode_png
 
 
@@ -61,16 +61,15 @@ class _EventFile:
     """One open event file: named and started (``file_version``) as ``EventFileWriter`` does."""
 
     def __init__(self, run_dir: str):
-        from tensorboard.compat import tf
         from tensorboard.compat.proto import event_pb2
 
         self._event_pb2 = event_pb2
-        tf.io.gfile.makedirs(run_dir)
+        makedirs(run_dir)
         with _counter_lock:
             uid = next(_counter)
         name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{uid}"
-        self.path = os.path.join(run_dir, name) if not is_remote(run_dir) else f"{run_dir.rstrip('/')}/{name}"
-        self._records = _record_writer(tf.io.gfile.GFile(self.path, "wb"))
+        self.path = join(run_dir, name)
+        self._records = _record_writer(gfile().GFile(self.path, "wb"))
         self.add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
         self.flush()
 

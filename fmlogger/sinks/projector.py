@@ -24,6 +24,11 @@ difference: a running TensorBoard reads such entries when it starts, so entries 
 appear only after TensorBoard is restarted (the checkpoint bundles above appear live). Entries
 of both kinds may share a run folder.
 
+A remote run folder (``gs://``, ``s3://``, ``file://``, fsspec's ``memory://``) gets the same files:
+every read, write, listing and removal goes through ``fmlogger._paths`` (TensorFlow's checkpoint
+ops write bundles to TensorFlow's file systems themselves; without TensorFlow the TSV files go
+through TensorBoard's file layer). Bundle data files are copied there, not hard-linked.
+
 Example:
     >>> writer = ProjectorWriter("runs/exp1/feature_maps")                  # doctest: +SKIP
     >>> writer.write_sprite(x_embed)                                       # doctest: +SKIP
@@ -42,7 +47,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from fmlogger import tags
-from fmlogger._paths import write_atomic
+from fmlogger._paths import copy, exists, is_remote, join, listdir, makedirs, read_bytes, remove, write_atomic
 from fmlogger.render.png import encode_png
 from fmlogger.render.sprite import images_to_uint8, make_sprite
 from fmlogger.sinks.metadata import metadata_tsv
@@ -56,23 +61,14 @@ BUNDLE_PREFIX = "embeddings"
 SPRITE_FILENAME = "sprite.png"
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
-def _bundle_files(prefix: str) -> list[str]:
-    return sorted(glob.glob(glob.escape(prefix) + ".index") + glob.glob(glob.escape(prefix) + ".data-*"))
+def _bundle_files(folder: str, name: str) -> list[str]:
+    """The files of the bundle ``<folder>/<name>``: ``<name>.index`` and ``<name>.data-*``."""
+    return [join(folder, n) for n in listdir(folder) if n == f"{name}.index" or n.startswith(f"{name}.data-")]
 
 
 def _numbered(folder: str, head: str, tail: str) -> list[int]:
-    """The ``<n>`` of files ``<head><n><tail>`` in ``folder`` (os.listdir: no glob on the folder's name)."""
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return []
+    """The ``<n>`` of files ``<head><n><tail>`` in ``folder`` (a listing: no glob on the folder's name)."""
+    names = listdir(folder)
     cut = [n[len(head):len(n) - len(tail)] for n in names if n.startswith(head) and n.endswith(tail)]
     return sorted(int(n) for n in cut if n.isdigit())
 
@@ -90,6 +86,14 @@ def _order(step: int | None) -> int:
 def _tensorflow_loaded() -> bool:
     """Checkpoint bundles need TensorFlow; it is used only when this process already imported it."""
     return "tensorflow" in sys.modules
+
+
+def _checkpoint_reader(prefix: str):
+    """TensorFlow's reader of the bundle ``prefix``: what ``tf.train.load_checkpoint`` returns for a
+    prefix, without its check whether the prefix is a folder (one request less on a bucket)."""
+    from fmlogger._tf import tensorflow
+
+    return tensorflow().compat.v1.train.NewCheckpointReader(prefix)
 
 
 def tensor_name(layer: str, step: int, unit: str = "epoch") -> str:
@@ -125,16 +129,17 @@ class ProjectorWriter:
 
     @property
     def asset_dir(self) -> str:
-        return os.path.join(self.run_dir, tags.PROJECTOR_SUBDIR)
+        return join(self.run_dir, tags.PROJECTOR_SUBDIR)
 
     @property
     def config_path(self) -> str:
-        return os.path.join(self.run_dir, CONFIG_FILENAME)
+        return join(self.run_dir, CONFIG_FILENAME)
 
     def _tf_path(self, path: str) -> str:
-        """``path`` as TensorFlow's checkpoint ops may take it: TF globs prefixes, so a run folder
-        named with ``*?[`` is reached through a symlink in a temporary folder."""
-        if not glob.has_magic(self.run_dir):
+        """``path`` as TensorFlow's checkpoint ops may take it: TF globs prefixes, so a local run
+        folder named with ``*?[`` is reached through a symlink in a temporary folder (a URL is
+        taken as it is)."""
+        if is_remote(self.run_dir) or not glob.has_magic(self.run_dir):
             return path
         if self._alias is None:
             import tempfile
@@ -148,15 +153,12 @@ class ProjectorWriter:
 
     def latest_bundle(self) -> str | None:
         """The prefix of the newest bundle named by ``<run>/checkpoint``, or None."""
-        state = os.path.join(self.run_dir, CHECKPOINT_STATE)
-        if not os.path.exists(state):
-            return None
-        with open(state, encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model_checkpoint_path":
-                    prefix = os.path.join(self.run_dir, value.strip().strip('"'))
-                    return prefix if os.path.exists(prefix + ".index") else None
+        data = read_bytes(join(self.run_dir, CHECKPOINT_STATE))
+        for line in (data or b"").decode("utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model_checkpoint_path":
+                prefix = join(self.run_dir, value.strip().strip('"'))
+                return prefix if exists(prefix + ".index") else None
         return None
 
     def _load_existing(self) -> None:
@@ -165,24 +167,21 @@ class ProjectorWriter:
         from google.protobuf import text_format
         from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
-        if not os.path.exists(self.config_path):
+        data = read_bytes(self.config_path)
+        if data is None:
             return
         prefix = self.latest_bundle() if _tensorflow_loaded() else None
         try:
             names = set()
             if prefix is not None:
-                from fmlogger._tf import tensorflow
-
-                reader = tensorflow().train.load_checkpoint(self._tf_path(prefix))
-                names = set(reader.get_variable_to_shape_map())
+                names = set(_checkpoint_reader(self._tf_path(prefix)).get_variable_to_shape_map())
             config = ProjectorConfig()
-            with open(self.config_path, encoding="utf-8") as f:
-                text_format.Parse(f.read(), config)
+            text_format.Parse(data.decode("utf-8"), config)
         except Exception:  # noqa: BLE001 - unreadable leftovers are replaced, not fatal
             return
         for embedding in sorted(config.embeddings, key=lambda e: _order(_step_of(e.tensor_name))):
             path = embedding.tensor_path
-            if path and not os.path.exists(os.path.join(self.run_dir, path)):
+            if path and not exists(join(self.run_dir, path)):
                 continue
             if path or embedding.tensor_name in names:
                 self._entries[embedding.tensor_name] = {
@@ -199,8 +198,8 @@ class ProjectorWriter:
         if pixels is None:
             return False
         sprite, dim = make_sprite(pixels)
-        os.makedirs(self.asset_dir, exist_ok=True)
-        write_atomic(os.path.join(self.asset_dir, SPRITE_FILENAME), encode_png(sprite, level=6))
+        makedirs(self.asset_dir)
+        write_atomic(join(self.asset_dir, SPRITE_FILENAME), encode_png(sprite, level=6))
         self.sprite = (f"{tags.PROJECTOR_SUBDIR}/{SPRITE_FILENAME}", dim)
         return True
 
@@ -209,9 +208,9 @@ class ProjectorWriter:
             return ""
         text = metadata_tsv(columns)
         known = self._metadata_files.get(text)
-        if known is None or not os.path.exists(os.path.join(self.run_dir, known)):
+        if known is None or not exists(join(self.run_dir, known)):
             index = max(_numbered(self.asset_dir, "metadata-", ".tsv"), default=-1) + 1
-            write_atomic(os.path.join(self.asset_dir, f"metadata-{index}.tsv"), text.encode("utf-8"))
+            write_atomic(join(self.asset_dir, f"metadata-{index}.tsv"), text.encode("utf-8"))
             self._metadata_files = {text: f"{tags.PROJECTOR_SUBDIR}/metadata-{index}.tsv"}
         return self._metadata_files[text]
 
@@ -256,12 +255,12 @@ class ProjectorWriter:
         """
         if not self._loaded:
             self._load_existing()
-        if self._entries and not os.path.exists(self.config_path):  # the run folder was deleted
+        if self._entries and not exists(self.config_path):  # the run folder was deleted
             self._entries.clear()
             self._metadata_files.clear()
-        if self.sprite and not os.path.exists(os.path.join(self.run_dir, self.sprite[0])):
+        if self.sprite and not exists(join(self.run_dir, self.sprite[0])):
             self.sprite = None
-        os.makedirs(self.asset_dir, exist_ok=True)
+        makedirs(self.asset_dir)
         metadata_path = self._metadata_path(metadata)
         arrays = {}
         for index, (layer, tensor) in enumerate(tensors.items()):
@@ -278,7 +277,7 @@ class ProjectorWriter:
                 entry.update(tensor_path=path, shape=array.shape)
                 text = io.BytesIO()
                 np.savetxt(text, array, fmt="%.7g", delimiter="\t")
-                write_atomic(os.path.join(self.run_dir, entry["tensor_path"]), text.getvalue())
+                write_atomic(join(self.run_dir, entry["tensor_path"]), text.getvalue())
             self._entries[name] = entry
         dropped = self._drop_old_steps()
         self._write_config()
@@ -291,37 +290,37 @@ class ProjectorWriter:
 
         previous = self.latest_bundle()
         number = self._next_number(step)
-        target = os.path.join(self.asset_dir, f"{BUNDLE_PREFIX}-{number}")
-        fresh = os.path.join(self.asset_dir, f"new-{number}")
+        target = join(self.asset_dir, f"{BUNDLE_PREFIX}-{number}")
+        fresh = join(self.asset_dir, f"new-{number}")
         names = list(arrays)
         tf.raw_ops.SaveV2(prefix=self._tf_path(fresh), tensor_names=names, shape_and_slices=[""] * len(names),
                           tensors=[arrays[n] for n in names])
         sources = [fresh]
         if previous is not None:
-            reader = tf.train.load_checkpoint(self._tf_path(previous))
+            reader = _checkpoint_reader(self._tf_path(previous))
             old = reader.get_variable_to_shape_map()
             if set(old) & set(names) or dropped:  # a step logged again or dropped: rewrite the rest
                 keep = [n for n in old if n not in arrays and n in self._entries]
                 if keep:
-                    kept = os.path.join(self.asset_dir, f"kept-{number}")
+                    kept = join(self.asset_dir, f"kept-{number}")
                     tf.raw_ops.SaveV2(
                         prefix=self._tf_path(kept), tensor_names=keep, shape_and_slices=[""] * len(keep),
                         tensors=[reader.get_tensor(n) for n in keep],
                     )
                     sources.insert(0, kept)
             else:
-                linked = os.path.join(self.asset_dir, f"prev-{number}")
-                for path in _bundle_files(previous):
-                    _link_or_copy(path, linked + path[len(previous):])
+                linked = join(self.asset_dir, f"prev-{number}")
+                for path in _bundle_files(*os.path.split(previous)):
+                    copy(path, linked + path[len(previous):])
                 sources.insert(0, linked)
         tf.raw_ops.MergeV2Checkpoints(
             checkpoint_prefixes=[self._tf_path(p) for p in sources],
             destination_prefix=self._tf_path(target),
             delete_old_dirs=False,
         )
-        relative = os.path.relpath(target, self.run_dir).replace(os.sep, "/")
+        relative = f"{tags.PROJECTOR_SUBDIR}/{BUNDLE_PREFIX}-{number}"
         state = f'model_checkpoint_path: "{relative}"\nall_model_checkpoint_paths: "{relative}"\n'
-        write_atomic(os.path.join(self.run_dir, CHECKPOINT_STATE), state.encode("utf-8"))
+        write_atomic(join(self.run_dir, CHECKPOINT_STATE), state.encode("utf-8"))
         self._prune(number)
         self._remove_unused_metadata()
         return names
@@ -335,8 +334,8 @@ class ProjectorWriter:
         old = [n for n, e in self._entries.items() if e.get("step") is not None and e["step"] not in kept]
         for name in old:
             path = self._entries.pop(name).get("tensor_path")
-            if path and os.path.exists(os.path.join(self.run_dir, path)):
-                os.remove(os.path.join(self.run_dir, path))
+            if path:
+                remove(join(self.run_dir, path))
         return True
 
     def _remove_unused_metadata(self) -> None:
@@ -344,7 +343,7 @@ class ProjectorWriter:
         used = {e["metadata_path"] for e in self._entries.values()}
         for index in _numbered(self.asset_dir, "metadata-", ".tsv"):
             if f"{tags.PROJECTOR_SUBDIR}/metadata-{index}.tsv" not in used:
-                os.remove(os.path.join(self.asset_dir, f"metadata-{index}.tsv"))
+                remove(join(self.asset_dir, f"metadata-{index}.tsv"))
         self._metadata_files = {t: p for t, p in self._metadata_files.items() if p in used}
 
     def _next_number(self, step: int) -> int:
@@ -357,8 +356,8 @@ class ProjectorWriter:
         for number in numbers[: max(0, len(numbers) - self.keep_bundles)]:
             if number == newest:
                 continue
-            for path in _bundle_files(os.path.join(self.asset_dir, f"{BUNDLE_PREFIX}-{number}")):
-                os.remove(path)
+            for path in _bundle_files(self.asset_dir, f"{BUNDLE_PREFIX}-{number}"):
+                remove(path)
 
     def entries(self) -> list[str]:
         """The entry names, oldest first (the config file lists them newest first)."""

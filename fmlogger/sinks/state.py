@@ -39,7 +39,7 @@ import numpy as np
 
 from fmlogger import tags
 from fmlogger._arrays import to_numpy
-from fmlogger._paths import read_bytes, write_atomic
+from fmlogger._paths import join, read_bytes, write_atomic
 from fmlogger.sinks.timeline_rows import RowsFile, TimelineRows, load_rows
 
 log = logging.getLogger("fmlogger")
@@ -91,7 +91,7 @@ def probe_fingerprint(x, *, seed: int | None = None) -> dict:
 
 
 def state_path(run_dir: str) -> str:
-    return os.path.join(os.fspath(run_dir), tags.STATE_FILE)
+    return join(os.fspath(run_dir), tags.STATE_FILE)
 
 
 def load_state(run_dir: str) -> dict | None:

@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from fmlogger import tags
-from fmlogger._paths import read_bytes, write_atomic
+from fmlogger._paths import join, read_bytes, stamp, write_atomic
 
 log = logging.getLogger("fmlogger")
 
@@ -33,7 +33,7 @@ _ROWS_VERSION = 1
 
 
 def rows_path(run_dir: str) -> str:
-    return os.path.join(os.fspath(run_dir), tags.TIMELINES_FILE)
+    return join(os.fspath(run_dir), tags.TIMELINES_FILE)
 
 
 @dataclasses.dataclass
@@ -138,14 +138,6 @@ def load_rows(
         return {}
 
 
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):  # missing, or gs://... (then read back every time)
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
 class RowsFile:
     """The rows file of one run folder as one logger writes it, keeping other loggers' layers.
 
@@ -165,13 +157,13 @@ class RowsFile:
         """Writes ``rows`` and the other loggers' layers; skipped once when the file this object
         wrote has disappeared (the run folder is being removed; the next step writes it again)."""
         path = rows_path(self.run_dir)
-        stamp = _stamp(path)
-        if stamp is None or stamp != self._stamp:
+        current = stamp(path)
+        if current is None or current != self._stamp:
             self._others = load_rows(self.run_dir, skip=set(rows), expected=False, warn=False)
         others = {name: r for name, r in self._others.items() if name not in rows}
         data = pack_rows({**others, **rows})
-        if self._stamp is not None and _stamp(path) is None:
+        if self._stamp is not None and stamp(path) is None:
             self._stamp = None
             return
         write_atomic(path, data)
-        self._stamp = _stamp(path)
+        self._stamp = stamp(path)
