@@ -106,8 +106,8 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
         ],
         "encode": lambda: [encode_png(i) for f in frames.values() for i in f.images],
         "write": lambda: (
-            sync.writer.write_step(next(step), pngs=image_rows, scalars=scalar_rows),
-            sync.writer.flush(),
+            sync.sink.writer.write_step(next(step), pngs=image_rows, scalars=scalar_rows),
+            sync.sink.writer.flush(),
         ),
         "step": lambda: sync.log(model, x, next(step)),
         "floor": lambda: (capture(x), [encode_png(i) for f in frames.values() for i in f.images]),
