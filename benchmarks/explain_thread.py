@@ -17,7 +17,8 @@ vanilla gradients, SmoothGrad (8 samples), Integrated Gradients (16 steps) and G
     actmax      the demo's activation maximization (conv2, 8 channels, 24 steps): iterative,
                 on the training thread (it needs the weights of that step)
 
-Medians over ``--repeats`` rounds; the target is compute / floor <= 2.
+Medians over ``--repeats`` rounds of wall time and of process CPU time (all threads: less
+sensitive to other load on a shared machine); the target is compute / floor <= 2.
 
     python benchmarks/explain_thread.py --repeats 21
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
 import _common  # noqa: F401  (sets up sys.path and TF logging)
 import numpy as np
@@ -60,6 +62,17 @@ def floor_functions(model, layer: str, classes: int):
         return tf.nn.relu(tf.reduce_sum(weights * acts, axis=-1))
 
     return grads, cam
+
+
+def cpu_timed(fn, into: list):
+    """``fn`` that also appends the process CPU seconds (all threads) of each call to ``into``."""
+
+    def timed():
+        start = time.process_time()
+        fn()
+        into.append(time.process_time() - start)
+
+    return timed
 
 
 def main(argv=None):
@@ -111,6 +124,7 @@ def main(argv=None):
         sal.gradcam(x, layer, classes)
 
     maxer = ActivationMaximizer(model, "conv2", steps=24)
+    cpu = {name: [] for name in ("compute", "per method", "floor", "floor, 1 call", "produce", "actmax")}
     fns = {
         "compute": lambda: view.compute(model, Batch(1, x, y)),
         "per method": per_method,
@@ -119,16 +133,22 @@ def main(argv=None):
         "produce": lambda: view.produce(batch),
         "actmax": lambda: maxer(8),
     }
-    times = interleaved(fns, args.repeats, warmup=2)
+    times = interleaved({name: cpu_timed(fn, cpu[name]) for name, fn in fns.items()}, args.repeats, warmup=2)
     ms = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    cpu_ms = {name: statistics.median(t[2:]) * 1e3 for name, t in cpu.items()}  # after the warm-up calls
     ratios = {name: statistics.median(t / f for t, f in zip(times[name], times["floor"])) for name in fns}
     print(
         f"\nDemo CNN, probe of {len(x)}: {len(rows)} gradient rows (vanilla {len(x)}, SmoothGrad "
         f"{len(x) * s.smoothgrad_samples}, IG {len(x) * (s.ig_steps + 1)}) + Grad-CAM {layer}; "
         f"{args.repeats} interleaved rounds, medians; target compute / floor <= 2.00"
     )
-    rows_out = [[name, ms[name], f"{ms[name] / ms['floor']:.2f}x", f"{ratios[name]:.2f}x"] for name in fns]
-    print(table(["what", "ms", "/ floor (medians)", "/ floor (median per round)"], rows_out))
+    rows_out = [
+        [name, ms[name], f"{ms[name] / ms['floor']:.2f}x", f"{ratios[name]:.2f}x", cpu_ms[name],
+         f"{cpu_ms[name] / cpu_ms['floor']:.2f}x"]
+        for name in fns
+    ]
+    header = ["what", "wall ms", "/ floor", "/ floor (per round)", "CPU ms (all threads)", "CPU / floor"]
+    print(table(header, rows_out))
     print(f"Saliency traces: {sal.trace_count} (gradients, forward, Grad-CAM {layer}; once each)")
 
 
