@@ -6,7 +6,8 @@ the backend's own gradients (``tf.GradientTape``, ``jax.grad``, ``torch.autograd
 ``fmlogger.capture.backend``), run over chunks of ``batch_size`` samples, so memory stays
 bounded however many noise samples or integration steps are asked for. TensorFlow traces once
 with the batch size free; JAX traces once per chunk size, and chunks are padded to a power of
-two (at most ``1 + log2(batch_size)`` traces); PyTorch runs eagerly.
+two (at most ``1 + log2(batch_size)`` traces); PyTorch runs eagerly. ``Saliency.attribute``
+runs the rows of several methods in one chunked pass (``fmlogger.explain.plans``): fewer calls.
 
 The score that is differentiated is the model's output for a target class, one per sample:
 ``target="predicted"`` (the model's own choice), ``"label"`` (``labels=`` given; one-hot labels
