@@ -18,11 +18,13 @@ Every function runs once per round, rounds rotate the order; medians over ``--re
 
 Usage:
     python benchmarks/pipeline.py [--repeats 9] [--models demo,cnn128] [--colormaps gray,viridis]
+                                  [--no-timeline]   (also with timeline=False)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import tempfile
@@ -37,17 +39,18 @@ def _event_bytes(run_dir: str) -> int:
     return sum(os.path.getsize(os.path.join(run_dir, f)) for f in os.listdir(run_dir))
 
 
-def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
+def measure(model, x, *, colormap: str, repeats: int, tmp: str, timeline: bool = True) -> dict:
     from fmlogger.logger import FeatureMapLogger
     from fmlogger.render import resize, tiling
     from fmlogger.render.png import encode_png
     from fmlogger.render.renderer import colorize_codes, quantized, to_maps
     from fmlogger.render.stats import activation_stats
 
+    name = f"{model.name}-{colormap}-{'timeline' if timeline else 'no-timeline'}"
     sync = FeatureMapLogger(
-        os.path.join(tmp, f"{model.name}-sync-{colormap}"), colormap=colormap, background=False
+        os.path.join(tmp, f"sync-{name}"), colormap=colormap, background=False, timeline=timeline
     )
-    bg = FeatureMapLogger(os.path.join(tmp, f"{model.name}-bg-{colormap}"), colormap=colormap)
+    bg = FeatureMapLogger(os.path.join(tmp, f"bg-{name}"), colormap=colormap, timeline=timeline)
     x = x[: sync.max_samples]
     sync.log(model, x, 0)  # resolves layers, traces the pass, fixes channel choices
     bg.log(model, x, 0)
@@ -106,8 +109,8 @@ def measure(model, x, *, colormap: str, repeats: int, tmp: str) -> dict:
         ],
         "encode": lambda: [encode_png(i) for f in frames.values() for i in f.images],
         "write": lambda: (
-            sync.writer.write_step(next(step), pngs=image_rows, scalars=scalar_rows),
-            sync.writer.flush(),
+            sync.sink.writer.write_step(next(step), pngs=image_rows, scalars=scalar_rows),
+            sync.sink.writer.flush(),
         ),
         "step": lambda: sync.log(model, x, next(step)),
         "floor": lambda: (capture(x), [encode_png(i) for f in frames.values() for i in f.images]),
@@ -163,6 +166,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--models", default="demo,cnn128")
     parser.add_argument("--colormaps", default="gray,viridis")
+    parser.add_argument("--no-timeline", action="store_true", help="also measure with timeline=False")
     args = parser.parse_args(argv)
     print(machine())
     rows, enc = [], []
@@ -177,10 +181,12 @@ def main(argv=None):
                 model = cnn128_model()
                 model.fit(xt, yt, epochs=1, batch_size=16, verbose=0)
                 probe = xt[:8]
-            for cmap in args.colormaps.split(","):
-                m = measure(model, probe, colormap=cmap, repeats=args.repeats, tmp=tmp)
+            timelines = (True, False) if args.no_timeline else (True,)
+            for cmap, timeline in itertools.product(args.colormaps.split(","), timelines):
+                m = measure(model, probe, colormap=cmap, repeats=args.repeats, tmp=tmp, timeline=timeline)
+                label = cmap if timeline else f"{cmap}, timeline=False"
                 rows.append(
-                    [which, cmap, m["layers"], f"{m['pixels'] / 1e6:.1f}M"]
+                    [which, label, m["layers"], f"{m['pixels'] / 1e6:.1f}M"]
                     + [m[k] for k in ("forward", "stats", "normalize", "colormap", "tile", "encode",
                                       "write", "step", "floor")]
                     + [f"{m['step'] / m['floor']:.2f}x", m["stall"], f"{m['stall'] / m['forward']:.2f}x",

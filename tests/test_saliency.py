@@ -244,3 +244,36 @@ def test_subclassed_model_vanilla_and_gradcam(rng):
     assert sal.vanilla(x, 0).shape == (3, 10, 10, 1)
     cam = sal.gradcam(x, "conv", 0)
     assert cam.shape == (3, 10, 10) and np.all(cam >= 0)
+
+
+def test_methods_sharing_one_chunked_pass_equal_each_method_alone(rng):
+    from fmlogger.explain.plans import integrated_gradients_plan, smoothgrad_plan, vanilla_plan
+
+    model = tiny_cnn()
+    x = rng.random((3, 16, 16, 1), dtype=np.float32)
+    classes = np.array([0, 1, 1], np.int32)
+    sal = Saliency(model, batch_size=5)  # chunks of 5 rows straddle the methods: 3 | 3 x 4 | 3 x 7
+    sal.targets(x, classes)  # builds the compiled functions
+    calls, grads = [], sal._grads
+
+    def counted(rows, row_classes):
+        calls.append(len(rows))
+        return grads(rows, row_classes)
+
+    sal._grads = counted
+    plans = [
+        vanilla_plan(x),
+        smoothgrad_plan(x, samples=4, noise=0.2, seed=3),
+        integrated_gradients_plan(x, baseline=0.1, steps=6),
+    ]
+    together = sal.attribute(x, classes, plans)
+    assert calls == [5] * 7 + [1]  # 3 + 12 + 21 = 36 rows in 8 calls; alone: 1 + 3 + 5 = 9
+    alone = [
+        sal.vanilla(x, classes),
+        sal.smoothgrad(x, classes, samples=4, noise=0.2, seed=3),
+        sal.integrated_gradients(x, classes, baseline=0.1, steps=6),
+    ]
+    for a, b in zip(together, alone):
+        assert a.dtype == np.float32 and a.shape == x.shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)  # the same noise, the same path
+

@@ -151,6 +151,35 @@ def test_explanation_view_computes_on_the_training_thread_and_draws_later(model_
     assert "target: labels (" + ", ".join(str(v) for v in y[:3]) + ")" in out.images[0].description
 
 
+def test_explanation_view_leaves_resizing_to_the_worker_with_the_same_pixels(model_and_data):
+    from fmlogger.explain.settings import ExplainSettings
+    from fmlogger.render.overlay import attribution_map, overlay
+    from fmlogger.views.explanations import ExplanationsView
+
+    model, (x, y) = model_and_data
+    settings = ExplainSettings(min_size=32, smoothgrad_samples=3, ig_steps=4, batch_size=4)
+    view = ExplanationsView(["vanilla", "smoothgrad", "integrated_gradients"], ["conv2"], None, settings)
+    view.prepare(model, x[:3])
+    batch = Batch(0, x[:3], y[:3])
+    batch.computed[view] = computed = view.compute(model, batch)
+    cam = computed.maps[tags.gradcam_tag("conv2")][1]
+    assert cam.shape[0] == 3 and cam.shape[1:] != x.shape[1:3]  # the layer's resolution, not upsampled
+    images = {i.tag: i.images for i in view.produce(batch).images}
+    sal, classes = view.saliency, y[:3]
+    expected = {
+        "gradcam/conv2": sal.gradcam(x[:3], "conv2", classes),  # upsampled here: the old way
+        "saliency/vanilla": attribution_map(sal.vanilla(x[:3], classes), "max_abs"),
+        "saliency/smoothgrad": attribution_map(sal.smoothgrad(x[:3], classes, samples=3), "max_abs"),
+        "saliency/integrated_gradients": attribution_map(
+            sal.integrated_gradients(x[:3], classes, steps=4), "abs_sum"
+        ),
+    }
+    assert set(images) == set(expected)
+    for tag, heat in expected.items():
+        want = overlay(x[:3], heat, alpha=settings.alpha, min_size=32)
+        np.testing.assert_array_equal(images[tag], want, err_msg=tag)
+
+
 def test_embedding_view_produces_projector_entry_scatter_and_sprite_once(model_and_data):
     from fmlogger.views.embeddings import EmbeddingSettings, EmbeddingsView
 

@@ -6,7 +6,8 @@ the backend's own gradients (``tf.GradientTape``, ``jax.grad``, ``torch.autograd
 ``fmlogger.capture.backend``), run over chunks of ``batch_size`` samples, so memory stays
 bounded however many noise samples or integration steps are asked for. TensorFlow traces once
 with the batch size free; JAX traces once per chunk size, and chunks are padded to a power of
-two (at most ``1 + log2(batch_size)`` traces); PyTorch runs eagerly.
+two (at most ``1 + log2(batch_size)`` traces); PyTorch runs eagerly. ``Saliency.attribute``
+runs the rows of several methods in one chunked pass (``fmlogger.explain.plans``): fewer calls.
 
 The score that is differentiated is the model's output for a target class, one per sample:
 ``target="predicted"`` (the model's own choice), ``"label"`` (``labels=`` given; one-hot labels
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,6 +41,7 @@ from fmlogger._checks import check_int
 from fmlogger.capture.backend import adapter
 from fmlogger.capture.hooks import first_tensor
 from fmlogger.explain.gradcam import GradCam
+from fmlogger.explain.plans import Plan, integrated_gradients_plan, run_plans, smoothgrad_plan, vanilla_plan
 
 TARGETS = ("predicted", "label")
 _NO_FLOW = (
@@ -257,35 +260,34 @@ class Saliency(GradCam):
         return classes
 
     # ----- gradients -----------------------------------------------------------------------
-    def _chunks(self, n: int):
-        return ((i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size))
-
     def scores(self, x, target="predicted", labels=None) -> np.ndarray:
         """The differentiated score ``f(x)`` per sample (float32 ``[n]``), e.g. to check IG."""
         x = self._checked(x)
         classes = self.targets(x, target, labels)
         return self._run(self._grads, x, classes)[1]
 
+    def attribute(self, x: np.ndarray, classes: np.ndarray, plans: Sequence[Plan]) -> list[np.ndarray]:
+        """The attributions of several methods (``fmlogger.explain.plans``) in one chunked gradient pass.
+
+        Args:
+            x: float32 ``[n, ...]`` as checked by ``targets`` (the plans were made for it).
+            classes: int32 ``[n]``, as ``targets`` returns them.
+            plans: the methods.
+
+        Raises:
+            ValueError: when no gradient flows from the output to the input.
+        """
+
+        def grads(rows, cls):
+            return self._run(self._grads, rows, cls)[0]
+
+        sums = run_plans(grads, x, classes, plans, self.batch_size)
+        return [plan.finish(self._flowing(total, x)) for plan, total in zip(plans, sums)]
+
     def vanilla(self, x, target="predicted", *, labels=None) -> np.ndarray:
         """Gradient of the target score with respect to the input, same shape as ``x`` (float32)."""
         x = self._checked(x)
-        classes = self.targets(x, target, labels)
-        return self._flowing(self._run(self._grads, x, classes)[0], x)
-
-    def _averaged(self, x, classes, repeats: int, make, weights) -> np.ndarray:
-        """``sum_k weights[k] * grad(make(sample_idx, k_idx))`` per sample, over chunks of the
-        flattened (sample, k) index space, so at most ``batch_size`` inputs exist at once."""
-        n = len(x)
-        total = np.zeros_like(x, dtype=np.float64)
-        flat = n * repeats
-        for a, b in self._chunks(flat):
-            index = np.arange(a, b)
-            sample, k = index // repeats, index % repeats
-            grads = self._run(self._grads, make(sample, k).astype(np.float32), classes[sample])[0]
-            weighted = grads.astype(np.float64) * weights[k].reshape((-1,) + (1,) * (x.ndim - 1))
-            starts = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])
-            total[sample[starts]] += np.add.reduceat(weighted, starts, axis=0)
-        return total.astype(np.float32)
+        return self.attribute(x, self.targets(x, target, labels), [vanilla_plan(x)])[0]
 
     def smoothgrad(
         self, x, target="predicted", *, labels=None, samples: int = 16, noise: float = 0.15, seed: int = 0
@@ -296,20 +298,9 @@ class Saliency(GradCam):
             noise: Gaussian noise std as a fraction of each sample's value range (max - min).
             seed: seeds the noise, so repeated calls (epochs) use the same noise.
         """
-        check_int("samples", samples, 1)
-        if not 0 <= float(noise):
-            raise ValueError(f"noise must be a fraction >= 0 of the input range. Received: noise={noise!r}")
         x = self._checked(x)
-        classes = self.targets(x, target, labels)
-        axes = tuple(range(1, x.ndim))
-        sigma = noise * (x.max(axis=axes) - x.min(axis=axes))
-        rng = np.random.default_rng(seed)
-
-        def make(sample, _k):
-            eps = rng.standard_normal((len(sample),) + x.shape[1:], dtype=np.float32)
-            return x[sample] + eps * sigma[sample].reshape((-1,) + (1,) * (x.ndim - 1))
-
-        return self._flowing(self._averaged(x, classes, samples, make, np.full(samples, 1.0 / samples)), x)
+        plan = smoothgrad_plan(x, samples=samples, noise=noise, seed=seed)
+        return self.attribute(x, self.targets(x, target, labels), [plan])[0]
 
     def integrated_gradients(
         self, x, target="predicted", *, labels=None, baseline=0.0, steps: int = 32
@@ -324,26 +315,9 @@ class Saliency(GradCam):
             float32 attributions shaped like ``x``; per sample they sum to about
             ``f(x) - f(baseline)`` (see ``scores``).
         """
-        check_int("steps", steps, 1)
         x = self._checked(x)
-        try:
-            base = np.broadcast_to(np.asarray(baseline, dtype=np.float32), x.shape)
-        except ValueError as err:
-            raise ValueError(
-                f"baseline must be a number or broadcast to x's shape {x.shape}."
-                f" Received shape {np.shape(baseline)}"
-            ) from err
-        classes = self.targets(x, target, labels)
-        alphas = np.linspace(0.0, 1.0, steps + 1, dtype=np.float32)
-        weights = np.full(steps + 1, 1.0 / steps)
-        weights[[0, -1]] *= 0.5
-        diff = x - base
-
-        def make(sample, k):
-            return base[sample] + alphas[k].reshape((-1,) + (1,) * (x.ndim - 1)) * diff[sample]
-
-        mean_grad = self._flowing(self._averaged(x, classes, steps + 1, make, weights), x)
-        return (diff * mean_grad).astype(np.float32)
+        plan = integrated_gradients_plan(x, baseline=baseline, steps=steps)
+        return self.attribute(x, self.targets(x, target, labels), [plan])[0]
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

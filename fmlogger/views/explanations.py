@@ -9,7 +9,10 @@ What the options ``saliency=``, ``gradcam=`` and ``activation_max=`` ask for, wi
 
 ``prepare`` builds the traced gradient functions and maximizers once (and checks layers and
 channels before training); ``compute`` runs only the gradient passes and the optimisation and
-returns host arrays; ``produce`` draws the overlays and grids (numpy only).
+returns host arrays: the rows of every saliency method in one chunked pass
+(``fmlogger.explain.plans``), one Grad-CAM pass per layer at the layer's resolution;
+``produce`` (on the background worker) reduces, resizes, colours and draws the overlays and
+grids (numpy only).
 
 Example:
     >>> view = ExplanationsView(["vanilla"], ["conv2"], None, ExplainSettings(alpha=0.4))
@@ -27,6 +30,7 @@ from functools import partial
 import numpy as np
 
 from fmlogger import tags
+from fmlogger.explain.plans import Plan, integrated_gradients_plan, smoothgrad_plan, vanilla_plan
 from fmlogger.explain.settings import ExplainSettings, check_actmax, check_paths, check_saliency
 from fmlogger.render.overlay import attribution_map, overlay, tile_images
 from fmlogger.sinks.base import Failure, ImageSummary, Output
@@ -45,7 +49,8 @@ class Explained:
         target: how the explained classes were chosen (``"labels"``, ``"predicted class"``, ...).
         classes: the explained class of each sample, or None when they could not be chosen.
         maps: ``{tag: (where, heat or attribution, what, reduction or None)}`` for saliency
-            (attributions shaped like ``x``) and Grad-CAM (heatmaps).
+            (attributions shaped like ``x``) and Grad-CAM (heatmaps at the layer's resolution;
+            the overlay resizes them to the input's).
         actmax: ``{layer path: (where, ActMaxResult)}``.
         failures: ``(where, error)`` of the methods that failed.
     """
@@ -188,7 +193,7 @@ class ExplanationsView(View):
         if not self.active or batch.step % self.settings.every_n_steps:
             return None
         self.prepare(model, batch.x)
-        s, sal = self.settings, self.saliency
+        sal = self.saliency
         target, target_text = self._target(batch.labels)
         out = Explained(np.asarray(batch.x, dtype=np.float32), target_text)
         x = out.x
@@ -196,28 +201,18 @@ class ExplanationsView(View):
             out.classes = sal.targets(x, target, batch.labels)
         except Exception as err:  # noqa: BLE001 - the caller's error policy decides
             out.failures.append(("choosing saliency targets", err))
-        passes = {
-            "vanilla": partial(sal.vanilla, x, out.classes),
-            "smoothgrad": partial(
-                sal.smoothgrad,
-                x,
-                out.classes,
-                samples=s.smoothgrad_samples,
-                noise=s.smoothgrad_noise,
-                seed=s.seed,
-            ),
-            "integrated_gradients": partial(
-                sal.integrated_gradients, x, out.classes, baseline=s.ig_baseline, steps=s.ig_steps
-            ),
-        }
-        for method in self.methods if out.classes is not None else ():
+        methods = self.methods if out.classes is not None else ()
+        try:  # one gradient pass for every method's rows
+            together = self._attributions(x, out.classes, methods) if len(methods) > 1 else {}
+        except Exception:  # noqa: BLE001 - each method then runs alone, so only failing ones are skipped
+            together = {}
+        for method in methods:
             reduce = _REDUCE[method]
             what = f"saliency {method}: {_REDUCE_TEXT[reduce]}"
-            self._attempt(
-                out, out.maps, tags.saliency_tag(method), f"saliency '{method}'", passes[method], what, reduce
-            )
+            run = partial(together.get, method) if together else partial(self._alone, x, out.classes, method)
+            self._attempt(out, out.maps, tags.saliency_tag(method), f"saliency '{method}'", run, what, reduce)
         for path in self._gradcam_paths if out.classes is not None else ():
-            cam = partial(sal.gradcam, x, path, out.classes)
+            cam = partial(sal.gradcam, x, path, out.classes, upsample=False)  # the overlay resizes it
             self._attempt(
                 out,
                 out.maps,
@@ -233,6 +228,21 @@ class ExplanationsView(View):
                 out, out.actmax, path, f"activation_max '{path}'", partial(maxer, channels, progress=bar)
             )
         return out
+
+    def _plan(self, method: str, x: np.ndarray) -> Plan:
+        s = self.settings
+        if method == "vanilla":
+            return vanilla_plan(x)
+        if method == "smoothgrad":
+            return smoothgrad_plan(x, samples=s.smoothgrad_samples, noise=s.smoothgrad_noise, seed=s.seed)
+        return integrated_gradients_plan(x, baseline=s.ig_baseline, steps=s.ig_steps)
+
+    def _attributions(self, x: np.ndarray, classes: np.ndarray, methods) -> dict:
+        """``{method: attribution}`` from one chunked gradient pass over the rows of every method."""
+        return dict(zip(methods, self.saliency.attribute(x, classes, [self._plan(m, x) for m in methods])))
+
+    def _alone(self, x: np.ndarray, classes: np.ndarray, method: str) -> np.ndarray:
+        return self._attributions(x, classes, (method,))[method]
 
     @staticmethod
     def _attempt(out: Explained, into: dict, key: str, where: str, run, *extra) -> None:
