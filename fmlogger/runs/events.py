@@ -43,6 +43,7 @@ __all__ = [
     "iter_values",
     "read_record",
     "resolve_run",
+    "steps_with_images",
     "summary_pngs",
 ]
 
@@ -286,6 +287,19 @@ def images_at(path: str, offset: int, tag: str) -> tuple:
         if value.tag == tag and value.HasField("tensor"):
             return summary_pngs(value)
     raise DamagedEventFile(path, offset, f"the event holds no image summary {tag!r}")
+
+
+def steps_with_images(run_dir: str, prefix: str) -> set[int]:
+    """The steps at which ``run_dir`` holds an image summary whose tag starts with ``prefix``.
+
+    What a resumed run finds already written (a step is one event: all its images or none); a
+    record cut off by a kill does not count, and a damaged file counts up to the damage.
+
+    Example:
+        >>> steps_with_images("runs/exp1/feature_maps", "feature_maps/")   # doctest: +SKIP
+        {0, 1, 2}
+    """
+    return {s.step for s in iter_summaries(run_dir, plugin="images", wanted=lambda t: t.startswith(prefix))}
 
 
 def images_by_step(run_dir: str, tag: str) -> dict[int, tuple]:
