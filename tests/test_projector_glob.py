@@ -1,5 +1,6 @@
 """A real TensorBoard's Projector serves the embeddings of a run whose log dir holds glob
-characters (``runs/exp[1]``): its run list, every layer's tensor and the metadata."""
+characters (``runs/exp[1]``): its run list, every layer's tensor and the metadata. (TensorBoard
+globs checkpoint paths, so such a run's tensors are TSV entries: ``sinks/projector.py``.)"""
 
 from __future__ import annotations
 
@@ -27,12 +28,6 @@ def _pooled(model, layer: str, x) -> np.ndarray:
     return np.asarray(sub(x, training=False)).mean(axis=(1, 2)).astype(np.float32)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TensorBoard 2.21's Projector globs checkpoint paths (tf.train.latest_checkpoint, "
-    "tf.io.gfile.glob(model_checkpoint_path + '*')): it never lists a run whose folder path has *?[ "
-    "when its entries are checkpoint bundles; TSV tensor_path entries it reads (sinks/projector.py)",
-)
 def test_tensorboard_projector_serves_a_run_under_exp_1(tmp_path):
     x, y = tiny_data(n=12)
     model = tiny_cnn()
