@@ -66,6 +66,12 @@ class FeatureMapCallback(keras.callbacks.Callback):
     (``is_chief``); the others write nothing and run no capture. Under one process with several
     devices (``MirroredStrategy``, Keras' ``DataParallel`` on JAX) each step is logged once.
 
+    Resuming (``resume=True``, the default): steps already in the run folder when ``fit`` starts
+    are not written again (a job killed after logging epoch k but before its checkpoint trains
+    epoch k again; the first such step is named in one warning), and a ``fit`` resumed at
+    ``initial_epoch=k`` logs step k first if no earlier run wrote it (killed after its checkpoint,
+    before the step was on disk). ``resume=False`` writes every step, as for a new run.
+
     Args:
         log_dir: the TensorBoard log folder; images go to ``<log_dir>/feature_maps``.
         probe: an array/tensor batch, ``(x, y)``, a list/dict for multi-input models, or a
@@ -130,8 +136,12 @@ class FeatureMapCallback(keras.callbacks.Callback):
         self.every_n_batches = every_n_batches
         self.embeddings_every_n_epochs = embeddings_every_n_epochs
         self._chief = True  # decided when training starts (is_chief): by then JAX is initialized
+        self._resume = logger_options.get("resume", True)
         self._batch_step = 0
         self._logged_steps: list[int] = []
+        self._on_disk: set[int] = set()
+        self._skipped: list[int] = []
+        self._first_epoch = True
         self._embedding_steps: list[int] = []
 
     @property
@@ -170,6 +180,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
     def _log(self, step: int) -> None:
         if not self._chief:
             return
+        if step in self._on_disk:
+            self._skip_written(step)
+            return
         try:
             self.logger.log(self.target, self.probe.x, step, labels=self.probe.y)
         except Exception as err:  # noqa: BLE001 - the error policy decides
@@ -191,6 +204,28 @@ class FeatureMapCallback(keras.callbacks.Callback):
         except Exception as err:  # noqa: BLE001 - the error policy decides
             self.logger.errors.report(f"logging embeddings at epoch {step}", err)
 
+    def _read_written_steps(self) -> None:
+        """With ``resume``: the steps already in the run folder (a run killed and restarted), which
+        are not written again."""
+        from fmlogger import tags
+        from fmlogger._paths import is_remote
+        from fmlogger.runs.events import steps_with_images
+
+        run_dir = self.logger.run_dir
+        found = self._resume and not is_remote(run_dir) and os.path.isdir(run_dir)
+        self._on_disk = steps_with_images(run_dir, tags.IMAGE_PREFIX) if found else set()
+        self._skipped = []
+
+    def _skip_written(self, step: int) -> None:
+        self._skipped.append(step)
+        if len(self._skipped) == 1:
+            log.warning(
+                "fmlogger: step %d is already in %s (written before this fit started); it is not written "
+                "again, so a resumed training continues its run without repeating steps. To log a new "
+                "run here, pass resume=False or another log_dir/run_name.",
+                step, self.logger.run_dir,
+            )
+
     def on_train_begin(self, logs=None):
         # Resolve layers and trace the passes of every view now (embeddings included), so a wrong
         # layer name fails before epoch 1. The other processes of a distributed job do nothing.
@@ -198,6 +233,8 @@ class FeatureMapCallback(keras.callbacks.Callback):
         if not self._chief:
             return
         self.logger.check_writable()
+        self._read_written_steps()
+        self._first_epoch = True
         self._target = self._resolve_submodel()
         self.logger.capture_for(self.target, self.probe.x)
         from fmlogger.cli.board import board_hint
@@ -210,8 +247,12 @@ class FeatureMapCallback(keras.callbacks.Callback):
                 self._log(0)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 0 and not self.every_n_batches and 0 not in self._logged_steps:
-            self._log(0)
+        first, self._first_epoch = self._first_epoch, False
+        # Step 0 is the untrained model. A fit resumed at epoch k (its weights restored) logs step k
+        # when no earlier run wrote it (killed after its checkpoint, before its step was durable).
+        due = epoch == 0 or (first and epoch % self.every_n_epochs == 0)
+        if due and not self.every_n_batches and epoch not in {*self._logged_steps, *self._on_disk}:
+            self._log(epoch)
         if epoch == 0:
             self._log_embeddings(0)
 

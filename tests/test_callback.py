@@ -138,3 +138,46 @@ def test_a_probe_within_max_samples_says_nothing(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
     assert not [r for r in caplog.records if "the probe holds" in r.getMessage()]
+
+
+def test_a_resumed_fit_does_not_write_steps_already_in_the_run(tmp_path, caplog):
+    """A job killed after logging epoch 2 but before its checkpoint: epochs 2 and 3 are trained again."""
+    model = tiny_cnn()
+    fit(model, FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"]), epochs=3)  # steps 0..3
+    resumed = FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"])
+    with caplog.at_level(logging.WARNING, logger="fmlogger"):
+        fit(model, resumed, epochs=5, initial_epoch=1)
+    assert image_steps(read_run(tmp_path / "feature_maps"), "feature_maps/conv1") == [0, 1, 2, 3, 4, 5]
+    assert resumed.logged_steps == [4, 5]
+    warned = [r.getMessage() for r in caplog.records if "already in" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("fmlogger: step 2 is already in")
+    assert "resume=False" in warned[0]
+
+
+def test_a_fit_resumed_after_its_checkpoint_logs_the_missing_starting_step(tmp_path):
+    """A job killed after its checkpoint of epoch 2 but before step 2 was on disk: the resumed fit
+    logs step 2 from the restored weights before training on."""
+    from fmlogger import FeatureMapLogger
+
+    model = tiny_cnn()
+    x, y = tiny_data(16)
+    fit(model, FeatureMapCallback(tmp_path / "run", x[:2], ["conv1"]), epochs=1)  # steps 0, 1
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # epoch 2: checkpointed, its step lost
+    with FeatureMapLogger(tmp_path / "expected", ["conv1"], background=False) as logger:
+        logger.log(model, x[:2], 2)  # the weights the resumed fit starts from
+    resumed = FeatureMapCallback(tmp_path / "run", x[:2], ["conv1"])
+    fit(model, resumed, epochs=3, initial_epoch=2)
+    run = read_run(tmp_path / "run" / "feature_maps")
+    assert image_steps(run, "feature_maps/conv1") == [0, 1, 2, 3] and resumed.logged_steps == [2, 3]
+    expected = read_run(tmp_path / "expected" / "feature_maps").images["feature_maps/conv1"][0]
+    assert run.images["feature_maps/conv1"][2].pngs == expected.pngs
+    fresh = FeatureMapCallback(tmp_path / "fresh", x[:2], ["conv1"])
+    fit(model, fresh, epochs=5, initial_epoch=4)
+    assert fresh.logged_steps == [4, 5]  # a fit starting at epoch 4 shows where it starts, as at 0
+
+
+def test_resume_false_writes_every_step_again(tmp_path):
+    model = tiny_cnn()
+    fit(model, FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"]), epochs=1)
+    fit(model, FeatureMapCallback(tmp_path, tiny_data(2)[0], ["conv1"], resume=False), epochs=1)
+    assert image_steps(read_run(tmp_path / "feature_maps"), "feature_maps/conv1") == [0, 0, 1, 1]

@@ -231,3 +231,32 @@ def test_read_run_and_compare_need_no_tensorflow_keras_or_crc_library(tmp_path):
     assert images == {t: [[e.step, e.images.tolist()] for e in es] for t, es in run.images.items()}
     assert scalars == {t: [list(v) for v in vs] for t, vs in run.scalars.items()} and len(scalars) == 4
     assert os.path.getsize(out) > 0 and "wrote" in done.stdout
+
+
+def test_a_payload_over_4_mib_is_checked_piece_by_piece_and_read_back_whole(tmp_path, crc_path):
+    big = np.random.default_rng(1).bytes(5 << 20)
+    path = str(tmp_path / "events.tfevents.1")
+    write_records(path, [b"a", big, b"b"])
+    assert [p for _, p in iter_records(path)] == [b"a", big, b"b"]
+    with open(path, "r+b") as f:  # one byte of the big payload flipped
+        f.seek(12 + 1 + 4 + 12 + (3 << 20))
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(DamagedEventFile, match=r"the payload's CRC does not match \(5242880 bytes\)"):
+        list(iter_records(path))
+
+
+def test_a_forged_allowed_length_in_a_sparse_file_costs_one_piece_of_memory(tmp_path):
+    path = str(tmp_path / "events.tfevents.1")
+    write_records(path, PAYLOADS[:1])
+    with open(path, "r+b") as f:
+        f.seek(0, os.SEEK_END)
+        f.write(forged_header(MAX_RECORD_BYTES))  # a valid length CRC: only the payload CRC refuses it
+        f.truncate(1 << 30)
+    tracemalloc.start()
+    with pytest.raises(DamagedEventFile, match="the payload's CRC does not match"):
+        list(iter_records(path))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 16 << 20, peak  # 4 MiB pieces, not the 256 MiB the header claims

@@ -63,18 +63,25 @@ def _board(args) -> int:
 def _compare(args) -> int:
     import numpy as np
 
+    from fmlogger._paths import write_atomic
+    from fmlogger.cli.out_path import check_out_file
     from fmlogger.render.png import encode_png
     from fmlogger.runs.compare import compare_runs
 
     try:
+        check_out_file(args.out)  # before reading: a bad --out fails fast
         result = compare_runs(args.run_a, args.run_b, args.layer, step=args.step, sample=args.sample)
+        out = check_out_file(args.out, runs=result.runs)
     except (FileNotFoundError, ValueError) as err:
         print(f"fmlogger compare: {err}", file=sys.stderr)
         return 2
     for warning in result.warnings:
         print(f"fmlogger compare: warning: {warning}", file=sys.stderr)
-    with open(args.out, "wb") as f:
-        f.write(encode_png(result.image, level=6))
+    try:
+        write_atomic(out, encode_png(result.image, level=6))  # a link named --out is replaced, not followed
+    except OSError as err:
+        print(f"fmlogger compare: cannot write --out={args.out!r}: {err}", file=sys.stderr)
+        return 2
     summary = ""
     if result.diff is not None:
         changed = float(np.count_nonzero(result.diff)) / result.diff.size
@@ -87,16 +94,21 @@ def _compare(args) -> int:
 
 
 def _export(args) -> int:
+    from fmlogger.cli.out_path import BadOut, check_out_folder
     from fmlogger.runs.export import MissingPillow, export_run
 
     try:
-        result = export_run(args.logdir, args.out, gif=not args.no_gif, duration_ms=args.duration_ms)
-    except FileNotFoundError as err:
+        out = check_out_folder(args.out)
+        result = export_run(args.logdir, out, gif=not args.no_gif, duration_ms=args.duration_ms)
+    except (FileNotFoundError, BadOut) as err:
         print(f"fmlogger export: {err}", file=sys.stderr)
         return 2
     except MissingPillow as err:
         print(f"fmlogger export: PNGs written to {args.out}; {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # the output folder cannot be created or written
+        print(f"fmlogger export: cannot write under --out={args.out!r}: {err}", file=sys.stderr)
+        return 2
     for note in result.skipped:
         print(f"fmlogger export: skipped {note}", file=sys.stderr)
     print(f"wrote {len(result.pngs)} PNG(s) and {len(result.gifs)} GIF(s) under {args.out}")

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -108,28 +108,62 @@ class ExplainSettings:
             check_int(name, getattr(self, name), 1)
         check_int("actmax_jitter", self.actmax_jitter, 0)
         check_int("seed", self.seed, 0)
-        if self.clip_percentile is not None and not 0 <= self.clip_percentile < 50:
+        clip = self.clip_percentile
+        if clip is not None and not (_finite(clip) and 0 <= clip < 50):
             raise ValueError(
-                "clip_percentile must be in [0, 50) or None. "
+                "clip_percentile must be a number in [0, 50) or None. "
                 f"Received: clip_percentile={self.clip_percentile!r}"
             )
         for name in ("smoothgrad_noise", "actmax_learning_rate", "actmax_tv", "actmax_l2"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0. Received: {name}={value!r}")
-        if self.actmax_value_range is not None and (
-            len(self.actmax_value_range) != 2 or not self.actmax_value_range[1] > self.actmax_value_range[0]
+            if not (_finite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0. Received: {name}={value!r}")
+        baseline = self.ig_baseline
+        if not _finite(baseline) and not _finite_array(baseline):
+            raise ValueError(
+                "ig_baseline must be a finite number, or a numeric array shaped like one sample or "
+                f"like the probe. Received: ig_baseline={baseline!r}"
+            )
+        low_high = self.actmax_value_range
+        if low_high is not None and not (
+            _finite_array(low_high) and np.shape(low_high) == (2,) and low_high[1] > low_high[0]
         ):
             raise ValueError(
-                "actmax_value_range must be (low, high) with high > low, or None. "
-                f"Received: actmax_value_range={self.actmax_value_range!r}"
+                "actmax_value_range must be (low, high) of finite numbers with high > low, or None. "
+                f"Received: actmax_value_range={low_high!r}"
             )
+
+
+def _finite(value) -> bool:
+    """Whether ``value`` is one finite real number (not a bool, not a string)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and bool(
+        np.isfinite(value)
+    )
+
+
+def _finite_array(value) -> bool:
+    """Whether ``value`` is a non-empty array (or sequence) of finite numbers (no bools, no strings)."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return False
+    return array.size > 0 and array.dtype.kind in "iuf" and bool(np.isfinite(array).all())
+
+
+def _names(name: str, value, what: str) -> tuple:
+    """``value`` as a tuple: one string, or a collection of entries (checked by the caller); a number
+    or a one-shot iterator is refused naming ``name``."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, bytes) or not isinstance(value, Collection):  # a set, list or tuple
+        raise ValueError(f"{name} must be {what}, a list of them, or None. Received: {name}={value!r}")
+    return tuple(value)
 
 
 def check_saliency(saliency) -> tuple[str, ...]:
     if saliency is None:
         return ()
-    methods = (saliency,) if isinstance(saliency, str) else tuple(saliency)
+    methods = _names("saliency", saliency, f"a method among {tags.SALIENCY_METHODS}")
     for method in methods:
         if method not in tags.SALIENCY_METHODS:
             raise ValueError(
@@ -142,7 +176,7 @@ def check_saliency(saliency) -> tuple[str, ...]:
 def check_paths(name: str, value) -> tuple[str, ...]:
     if value is None:
         return ()
-    paths = (value,) if isinstance(value, str) else tuple(value)
+    paths = _names(name, value, "a layer name or path ('backbone/conv3')")
     for path in paths:
         if not isinstance(path, str) or not path or any(ch in path for ch in "*?["):
             raise ValueError(

@@ -3,11 +3,13 @@
 An event file is a sequence of TFRecords: ``uint64 length``, ``uint32 masked CRC-32C of the
 length``, ``length`` payload bytes (a serialized ``Event`` proto), ``uint32 masked CRC-32C of the
 payload`` (little-endian). ``iter_records`` checks both CRCs of every record and never allocates
-more than the file holds, up to ``MAX_RECORD_BYTES``. A damaged record raises
-``DamagedEventFile``; a record cut off at the end of the file (a writer still writing, or killed
-mid-write) ends the iteration quietly. The readers above it (``iter_summaries`` and everything
-built on it) report a damaged file once with ``logging.warning`` and go on with the other files,
-keeping what the damaged file held before the damage.
+more than the file holds, up to ``MAX_RECORD_BYTES``; a payload over 4 MiB is checked piece by
+piece before it is read whole, so a forged length (a 20 GB sparse file) costs 4 MiB, not 256.
+A damaged record raises ``DamagedEventFile``; a record cut off at the end of the file (a writer
+still writing, or killed mid-write) ends the iteration quietly. The readers above it
+(``iter_summaries`` and everything built on it) report a damaged file once with
+``logging.warning`` and go on with the other files, keeping what the damaged file held before the
+damage.
 
 Example:
     >>> for tag, step, pngs in iter_images("runs/exp1/feature_maps"):   # doctest: +SKIP
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from fmlogger import tags
-from fmlogger._crc32c import masked_crc32c
+from fmlogger._crc32c import masked_crc32c, masked_crc32c_chunks
 from fmlogger.runs.png_decode import decode_png
 
 __all__ = [
@@ -41,12 +43,15 @@ __all__ = [
     "iter_values",
     "read_record",
     "resolve_run",
+    "steps_with_images",
     "summary_pngs",
 ]
 
 MAX_RECORD_BYTES = 1 << 28
 """Largest record read (256 MiB). A length header above it is damage, whatever the file size."""
 
+_STREAMED = 4 << 20
+"""Payloads longer than this (4 MiB) have their CRC checked piece by piece before they are read."""
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
 _log = logging.getLogger(__name__)
@@ -84,6 +89,8 @@ def _read_at(f, path: str, offset: int) -> bytes | None:
         )
     if offset + _HEADER.size + length + _FOOTER.size > os.fstat(f.fileno()).st_size:
         return None  # checked before reading: never allocates more than the file holds
+    if length > _STREAMED:
+        _check_streamed(f, path, offset, length)
     payload = f.read(length)
     footer = f.read(_FOOTER.size)
     if len(payload) < length or len(footer) < _FOOTER.size:
@@ -91,6 +98,24 @@ def _read_at(f, path: str, offset: int) -> bytes | None:
     if masked_crc32c(payload) != _FOOTER.unpack(footer)[0]:
         raise DamagedEventFile(path, offset, f"the payload's CRC does not match ({length} bytes)")
     return payload
+
+
+def _pieces(f, length: int) -> Iterator[bytes]:
+    while length > 0 and (piece := f.read(min(length, _STREAMED))):
+        length -= len(piece)
+        yield piece
+
+
+def _check_streamed(f, path: str, offset: int, length: int) -> None:
+    """Checks a large payload's CRC piece by piece before it is read whole (a forged length in a
+    big or sparse file then costs one piece of memory); leaves ``f`` at the payload's start."""
+    start = f.tell()
+    f.seek(start + length)
+    footer = f.read(_FOOTER.size)
+    f.seek(start)
+    if len(footer) == _FOOTER.size and masked_crc32c_chunks(_pieces(f, length)) != _FOOTER.unpack(footer)[0]:
+        raise DamagedEventFile(path, offset, f"the payload's CRC does not match ({length} bytes)")
+    f.seek(start)
 
 
 def iter_records(path: str, *, start: int = 0) -> Iterator[tuple[int, bytes]]:
@@ -262,6 +287,19 @@ def images_at(path: str, offset: int, tag: str) -> tuple:
         if value.tag == tag and value.HasField("tensor"):
             return summary_pngs(value)
     raise DamagedEventFile(path, offset, f"the event holds no image summary {tag!r}")
+
+
+def steps_with_images(run_dir: str, prefix: str) -> set[int]:
+    """The steps at which ``run_dir`` holds an image summary whose tag starts with ``prefix``.
+
+    What a resumed run finds already written (a step is one event: all its images or none); a
+    record cut off by a kill does not count, and a damaged file counts up to the damage.
+
+    Example:
+        >>> steps_with_images("runs/exp1/feature_maps", "feature_maps/")   # doctest: +SKIP
+        {0, 1, 2}
+    """
+    return {s.step for s in iter_summaries(run_dir, plugin="images", wanted=lambda t: t.startswith(prefix))}
 
 
 def images_by_step(run_dir: str, tag: str) -> dict[int, tuple]:

@@ -1,15 +1,18 @@
 """Writing images, scalars and text to one TensorBoard run, with no TensorFlow needed.
 
 Events go through TensorBoard's own pure-Python pieces: its ``Event``/``Summary`` protos, its
-record framing (``tensorboard.summary.writer.record_writer.RecordWriter``) and its file layer
-(``tensorboard.compat.tf.io.gfile``: TensorFlow's file systems when TensorFlow is installed, so
-``gs://`` works there, else TensorBoard's own, local folders and ``s3://``). The same bytes on
-every Keras backend. Two things differ from TensorBoard's ``EventFileWriter``:
+record framing (``tensorboard.summary.writer.record_writer.RecordWriter``) and, for URLs, its file
+layer (``tensorboard.compat.tf.io.gfile``: TensorFlow's file systems when TensorFlow is installed,
+so ``gs://`` works there, else TensorBoard's own, ``s3://``); local files are Python files. The
+same bytes on every Keras backend. Three things differ from TensorBoard's ``EventFileWriter``:
 
 * the record checksums (CRC-32C, ``fmlogger._crc32c``) use the C library ``google_crc32c``;
   TensorBoard's is a Python loop (~4 MB/s here: ~50 ms of GIL-holding work per 200 kB step);
 * events are written on the calling thread (the logger's background writer), not queued to a
-  second thread, so ``flush`` means "on disk" and a failure reaches the caller.
+  second thread, so ``flush`` means "on disk" and a failure reaches the caller;
+* a failed write (a full disk) raises ``EventFileError`` and gives the file up at its last complete
+  step: nothing is ever appended behind a broken record, and the next step opens a new file. While
+  the disk stays full, each attempt's new file is removed again (it holds no step).
 
 Images are encoded here (``fmlogger.render.png``, zlib level 1) and written as the tensor that
 ``tf.summary.image`` itself writes, ``[width, height, png_0, png_1, ...]`` with the image plugin's
@@ -57,35 +60,82 @@ _counter = iter(range(1 << 62))
 _counter_lock = threading.Lock()
 
 
+class EventFileError(OSError):
+    """Writing a step to an event file failed (a full disk, a quota, an I/O error).
+
+    The file was closed at its last complete step (on a local disk cut back to it, or removed if
+    it held no step), so every reader sees the steps before; the next write starts a new file.
+    """
+
+
 class _EventFile:
-    """One open event file: named and started (``file_version``) as ``EventFileWriter`` does."""
+    """One open event file: named and started (``file_version``) as ``EventFileWriter`` does.
+
+    Local files are written with Python's ``open``; ``durable`` is the size of the complete
+    records flushed so far, what ``discard`` cuts the file back to after a failed write.
+    """
 
     def __init__(self, run_dir: str):
         from tensorboard.compat.proto import event_pb2
 
         self._event_pb2 = event_pb2
+        self.remote = is_remote(run_dir)
         makedirs(run_dir)
         with _counter_lock:
             uid = next(_counter)
-        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{uid}"
+        # the uid is zero-padded: files of one second sort in the order they were opened, as
+        # TensorBoard's DirectoryWatcher (and ``runs.events.event_files``) read them
+        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{uid:06d}"
         self.path = join(run_dir, name)
-        self._records = _record_writer(gfile().GFile(self.path, "wb"))
+        file = gfile().GFile(self.path, "wb") if self.remote else open(self.path, "wb")  # noqa: SIM115
+        self._records = _record_writer(file)
+        self.durable = 0
+        self.steps = 0
+        """Steps flushed into this file."""
+        self._pending = 0
+        self._pending_steps = 0
         self.add(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
-        self.flush()
 
     def add(self, event) -> None:
-        self._records.write(event.SerializeToString())
+        data = event.SerializeToString()
+        self._pending += len(data) + 16  # the TFRecord framing: length, 2 CRCs
+        self._records.write(data)
 
     def add_summary(self, step: int, summary_bytes: bytes) -> None:
         event = self._event_pb2.Event(wall_time=time.time(), step=int(step))
         event.summary.ParseFromString(summary_bytes)
         self.add(event)
+        self._pending_steps += 1
 
     def flush(self) -> None:
         self._records.flush()
+        self.durable += self._pending
+        self.steps += self._pending_steps
+        self._pending = self._pending_steps = 0
 
     def close(self) -> None:
         self._records.close()
+
+    def discard(self) -> str:
+        """Closes the file after a failed write; returns what became of it, in words.
+
+        A local file is cut back to its last complete flushed record, or removed when it holds no
+        step (so a full disk leaves no empty event file per attempt). A remote one is left as it is.
+        """
+        try:
+            self._records.close()  # may write part of the buffer again, or fail again
+        except Exception:  # noqa: BLE001 - the write already failed; the file is given up
+            pass
+        if self.remote:
+            return f"the event file {self.path} is closed where the write failed"
+        try:
+            if self.steps == 0:
+                os.remove(self.path)
+                return f"the event file {self.path}, which held no step yet, is removed"
+            os.truncate(self.path, self.durable)
+        except OSError as err:
+            return f"the event file {self.path} could not be cut back to its last step ({err})"
+        return f"the event file {self.path} keeps its {self.steps} complete step(s)"
 
 
 class SummaryWriter:
@@ -194,7 +244,21 @@ class SummaryWriter:
 
     def _write(self, step: int, summary_bytes: bytes) -> None:
         with self._lock:
-            self._get().add_summary(step, summary_bytes)
+            writer = self._get()
+            try:
+                writer.add_summary(step, summary_bytes)
+            except Exception as err:  # noqa: BLE001 - reported as an EventFileError
+                self._give_up(writer, err, f"writing step {step}")
+
+    def _give_up(self, writer: _EventFile, err: Exception, what: str) -> None:
+        """Closes ``writer`` at its last complete step and raises ``EventFileError`` (lock held)."""
+        fate = writer.discard()
+        self._writer = None
+        self.event_file = None
+        raise EventFileError(
+            f"{what} failed ({type(err).__name__}: {err}); {fate}. The next step is written to a "
+            f"new event file in {self.run_dir}."
+        ) from err
 
     def serialize(self, pngs, scalars) -> bytes:
         """One serialized ``Summary`` proto with image (``pngs`` as in ``write_step``) and scalar values."""
@@ -231,14 +295,26 @@ class SummaryWriter:
         return self._metadata[key]
 
     def flush(self) -> None:
+        """Writes what was added to disk.
+
+        Raises:
+            EventFileError: the write failed; the file is closed at its last complete step (see
+                ``EventFileError``) and the next write opens a new one.
+        """
         with self._lock:
             if self._writer is not None:
-                self._writer.flush()
+                try:
+                    self._writer.flush()
+                except Exception as err:  # noqa: BLE001 - reported as an EventFileError
+                    self._give_up(self._writer, err, "flushing the event file")
 
     def close(self) -> None:
         """Flushes and closes; a later write opens a new event file in the same folder."""
         with self._lock:
             if self._writer is not None:
-                self._writer.close()
+                try:
+                    self._writer.close()
+                except Exception as err:  # noqa: BLE001 - reported as an EventFileError
+                    self._give_up(self._writer, err, "closing the event file")
                 self._writer = None
                 self.event_file = None

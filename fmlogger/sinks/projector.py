@@ -17,7 +17,9 @@ points ``checkpoint`` at it: a running TensorBoard lists the new entries without
 page itself needs a reload). All paths in the config are relative and inside the run folder,
 which TensorBoard 2.21 requires.
 
-Without TensorFlow (JAX and PyTorch processes: TensorFlow not imported), tensors go to
+Without TensorFlow (JAX and PyTorch processes: TensorFlow not imported), or when the run
+folder's path holds ``*?[`` (``runs/exp[1]``: TensorBoard globs checkpoint paths and would not
+find the bundles), tensors go to
 ``<run>/projector/tensor-<step>-<i>.tsv`` files named by ``tensor_path`` entries of the config
 (with ``tensor_shape``), which TensorBoard's Projector reads with no TensorFlow either. The
 difference: a running TensorBoard reads such entries when it starts, so entries added later
@@ -40,7 +42,6 @@ from __future__ import annotations
 import glob
 import io
 import os
-import shutil
 import sys
 from typing import Mapping, Sequence
 
@@ -121,7 +122,6 @@ class ProjectorWriter:
         self.unit = unit
         self.keep_bundles = max(2, int(keep_bundles))
         self.keep_last = max(0, int(keep_last))
-        self._alias: str | None = None
         self.sprite: tuple[str, tuple[int, int]] | None = None
         self._entries: dict[str, dict] = {}
         self._metadata_files: dict[str, str] = {}
@@ -135,21 +135,12 @@ class ProjectorWriter:
     def config_path(self) -> str:
         return join(self.run_dir, CONFIG_FILENAME)
 
-    def _tf_path(self, path: str) -> str:
-        """``path`` as TensorFlow's checkpoint ops may take it: TF globs prefixes, so a local run
-        folder named with ``*?[`` is reached through a symlink in a temporary folder (a URL is
-        taken as it is)."""
-        if is_remote(self.run_dir) or not glob.has_magic(self.run_dir):
-            return path
-        if self._alias is None:
-            import tempfile
-            import weakref
-
-            folder = tempfile.mkdtemp(prefix="fmlogger-projector-")
-            os.symlink(os.path.abspath(self.run_dir), os.path.join(folder, "run"))
-            weakref.finalize(self, shutil.rmtree, folder, True)
-            self._alias = os.path.join(folder, "run")
-        return os.path.join(self._alias, os.path.relpath(path, self.run_dir))
+    def _bundles(self) -> bool:
+        """Whether steps go into checkpoint bundles: TensorFlow is loaded and the run folder's path
+        has no ``*?[``. TensorBoard's Projector globs checkpoint paths, so it never lists bundles
+        under ``runs/exp[1]``; TSV ``tensor_path`` entries it reads (after a restart)."""
+        where = self.run_dir if is_remote(self.run_dir) else os.path.abspath(self.run_dir)
+        return _tensorflow_loaded() and not glob.has_magic(where)
 
     def latest_bundle(self) -> str | None:
         """The prefix of the newest bundle named by ``<run>/checkpoint``, or None."""
@@ -170,11 +161,11 @@ class ProjectorWriter:
         data = read_bytes(self.config_path)
         if data is None:
             return
-        prefix = self.latest_bundle() if _tensorflow_loaded() else None
+        prefix = self.latest_bundle() if self._bundles() else None
         try:
             names = set()
             if prefix is not None:
-                names = set(_checkpoint_reader(self._tf_path(prefix)).get_variable_to_shape_map())
+                names = set(_checkpoint_reader(prefix).get_variable_to_shape_map())
             config = ProjectorConfig()
             text_format.Parse(data.decode("utf-8"), config)
         except Exception:  # noqa: BLE001 - unreadable leftovers are replaced, not fatal
@@ -272,7 +263,7 @@ class ProjectorWriter:
             name = tensor_name(layer, step, self.unit)
             arrays[name] = array
             entry = {"metadata_path": metadata_path, "sprite": self.sprite, "step": step}
-            if not _tensorflow_loaded():
+            if not self._bundles():
                 path = f"{tags.PROJECTOR_SUBDIR}/tensor-{step}-{index}.tsv"
                 entry.update(tensor_path=path, shape=array.shape)
                 text = io.BytesIO()
@@ -281,7 +272,7 @@ class ProjectorWriter:
             self._entries[name] = entry
         dropped = self._drop_old_steps()
         self._write_config()
-        if not _tensorflow_loaded():
+        if not self._bundles():
             self._remove_unused_metadata()
             return list(arrays)
         from fmlogger._tf import tensorflow
@@ -293,18 +284,18 @@ class ProjectorWriter:
         target = join(self.asset_dir, f"{BUNDLE_PREFIX}-{number}")
         fresh = join(self.asset_dir, f"new-{number}")
         names = list(arrays)
-        tf.raw_ops.SaveV2(prefix=self._tf_path(fresh), tensor_names=names, shape_and_slices=[""] * len(names),
+        tf.raw_ops.SaveV2(prefix=fresh, tensor_names=names, shape_and_slices=[""] * len(names),
                           tensors=[arrays[n] for n in names])
         sources = [fresh]
         if previous is not None:
-            reader = _checkpoint_reader(self._tf_path(previous))
+            reader = _checkpoint_reader(previous)
             old = reader.get_variable_to_shape_map()
             if set(old) & set(names) or dropped:  # a step logged again or dropped: rewrite the rest
                 keep = [n for n in old if n not in arrays and n in self._entries]
                 if keep:
                     kept = join(self.asset_dir, f"kept-{number}")
                     tf.raw_ops.SaveV2(
-                        prefix=self._tf_path(kept), tensor_names=keep, shape_and_slices=[""] * len(keep),
+                        prefix=kept, tensor_names=keep, shape_and_slices=[""] * len(keep),
                         tensors=[reader.get_tensor(n) for n in keep],
                     )
                     sources.insert(0, kept)
@@ -314,8 +305,8 @@ class ProjectorWriter:
                     copy(path, linked + path[len(previous):])
                 sources.insert(0, linked)
         tf.raw_ops.MergeV2Checkpoints(
-            checkpoint_prefixes=[self._tf_path(p) for p in sources],
-            destination_prefix=self._tf_path(target),
+            checkpoint_prefixes=[p for p in sources],
+            destination_prefix=target,
             delete_old_dirs=False,
         )
         relative = f"{tags.PROJECTOR_SUBDIR}/{BUNDLE_PREFIX}-{number}"

@@ -52,6 +52,42 @@ def test_bad_options_name_the_argument(tmp_path, kwargs, argument):
     assert repr(next(iter(kwargs.values())))[:20] in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "kwargs, allowed",
+    [
+        ({"gradcam": 3}, "a layer name or path ('backbone/conv3'), a list of them, or None"),
+        ({"gradcam": True}, "a layer name or path"),
+        ({"gradcam": (name for name in ["conv2"])}, "a layer name or path"),
+        ({"saliency": 3}, "a method among ('vanilla', 'smoothgrad', 'integrated_gradients')"),
+        ({"explain": {"ig_baseline": "a"}}, "a finite number, or a numeric array"),
+        ({"explain": {"ig_baseline": float("nan")}}, "a finite number"),
+        ({"explain": {"smoothgrad_noise": float("nan")}}, "a finite number >= 0"),
+        ({"explain": {"smoothgrad_noise": float("inf")}}, "a finite number >= 0"),
+        ({"explain": {"smoothgrad_noise": -0.1}}, "a finite number >= 0"),
+        ({"explain": {"smoothgrad_noise": "0.1"}}, "a finite number >= 0"),
+        ({"explain": {"actmax_learning_rate": float("inf")}}, "a finite number >= 0"),
+        ({"explain": {"clip_percentile": "1"}}, "a number in [0, 50) or None"),
+        ({"explain": {"actmax_value_range": "ab"}}, "(low, high) of finite numbers with high > low"),
+        ({"explain": {"actmax_value_range": (float("-inf"), 1.0)}}, "(low, high) of finite numbers"),
+    ],
+)
+@pytest.mark.parametrize("cls", ["FeatureMapLogger", "FeatureMapCallback"])
+def test_bad_explain_options_fail_at_construction_listing_what_is_allowed(tmp_path, kwargs, allowed, cls):
+    """``gradcam=``/``saliency=`` are checked by the logger, the ``ExplainSettings`` fields (passed
+    as ``explain=ExplainSettings(...)``; they have no flat keyword) when the group is built."""
+    import fmlogger
+
+    make = getattr(fmlogger, cls)
+    args = (np.zeros((2, 16, 16, 1), np.float32),) if cls == "FeatureMapCallback" else ()
+    (argument, value), = (kwargs.get("explain") or kwargs).items()
+    with pytest.raises(ValueError, match=rf"^{argument} must be ") as info:
+        if "explain" in kwargs:
+            kwargs = {"explain": fmlogger.ExplainSettings(**kwargs["explain"])}
+        make(str(tmp_path / "logs"), *args, **kwargs)
+    assert allowed in str(info.value) and str(info.value).endswith(f"Received: {argument}={value!r}")
+    assert not (tmp_path / "logs").exists()
+
+
 def test_tile_bounds_are_inclusive(tmp_path):
     from fmlogger.render.renderer import MAX_MIN_TILE_SIZE, MAX_PADDING, RenderSettings
 
