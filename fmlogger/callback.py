@@ -142,6 +142,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         self._on_disk: set[int] = set()
         self._skipped: list[int] = []
         self._first_epoch = True
+        self._disk_known = True
         self._embedding_steps: list[int] = []
 
     @property
@@ -206,7 +207,9 @@ class FeatureMapCallback(keras.callbacks.Callback):
 
     def _read_written_steps(self) -> None:
         """With ``resume``: the steps already in the run folder (a run killed and restarted), which
-        are not written again."""
+        are not written again. A remote folder is not read back (``fmlogger.runs`` reads local
+        files): a fit resumed there at ``initial_epoch=k`` starts logging at step k + 1, as its
+        earlier run logged step k."""
         from fmlogger import tags
         from fmlogger._paths import is_remote
         from fmlogger.runs.events import steps_with_images
@@ -215,6 +218,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         found = self._resume and not is_remote(run_dir) and os.path.isdir(run_dir)
         self._on_disk = steps_with_images(run_dir, tags.IMAGE_PREFIX) if found else set()
         self._skipped = []
+        self._disk_known = not (self._resume and is_remote(run_dir))
 
     def _skip_written(self, step: int) -> None:
         self._skipped.append(step)
@@ -250,7 +254,7 @@ class FeatureMapCallback(keras.callbacks.Callback):
         first, self._first_epoch = self._first_epoch, False
         # Step 0 is the untrained model. A fit resumed at epoch k (its weights restored) logs step k
         # when no earlier run wrote it (killed after its checkpoint, before its step was durable).
-        due = epoch == 0 or (first and epoch % self.every_n_epochs == 0)
+        due = epoch == 0 or (first and self._disk_known and epoch % self.every_n_epochs == 0)
         if due and not self.every_n_batches and epoch not in {*self._logged_steps, *self._on_disk}:
             self._log(epoch)
         if epoch == 0:
