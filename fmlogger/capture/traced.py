@@ -3,7 +3,10 @@
 Capture works by temporarily wrapping the chosen layers' ``call`` while the model runs
 (``fmlogger.capture.hooks``), which reaches layers inside nested models and works whether or not
 the model has a symbolic graph; the wrappers are removed as soon as the pass (or its one-time
-trace) is done.
+trace) is done. A model with a graph (Functional, Sequential, nested ones) runs only the nodes
+that lead to the chosen layers (``fmlogger.capture.subgraph``): the head after the deepest chosen
+layer is neither traced nor run, and the default choice reads the layers' shapes from the graph
+instead of running the model once more; models without one run whole.
 
 Which layers: names, paths, globs and classes, resolved by ``fmlogger.capture.layers``.
 
@@ -40,6 +43,8 @@ import numpy as np
 from fmlogger.capture.backend import adapter
 from fmlogger.capture.hooks import call_name, first_tensor, hooked, output_shapes
 from fmlogger.capture.layers import DEFAULT_MAX_LAYERS, concatenates_channels, layouts, select_layers
+from fmlogger.capture.subgraph import Plan
+from fmlogger.capture.subgraph import output_shapes as static_shapes
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -154,18 +159,21 @@ class Capture:
         sample = head(example_inputs, 1)
         check_probe(model, example_inputs)
         with self.adapter.scope(model):
-            if not getattr(model, "built", True) or layers is None:
+            shapes = None
+            if not getattr(model, "built", True):
                 # Builds an unbuilt model (subclassed, Sequential without Input) and checks that the
                 # probe fits one that has no symbolic graph to compare with.
                 shapes = _probe_call(model, sample, None if layers is None else [])
-            if layers is None:  # the pass over every layer also gave the chosen ones' shapes
+            if layers is None:  # every layer's shape: from the graph, else from a pass over them all
+                shapes = shapes or static_shapes(model) or _probe_call(model, sample, None)
                 first = {p.split("#")[0]: s for p, s in reversed(shapes.items())}
                 self.layers = select_layers(model, None, output_shapes=first, max_layers=max_layers)
                 chosen = {path for path, _ in self.layers}
                 self.shapes = {name: shape for name, shape in shapes.items() if name.split("#")[0] in chosen}
             else:
                 self.layers = select_layers(model, layers, max_layers=max_layers)
-                self.shapes = _probe_call(model, sample, self.layers)
+                self.shapes = static_shapes(model, self.layers) or _probe_call(model, sample, self.layers)
+            self.plan = Plan.build(model, self.layers, output=include_output)
         self.paths = list(self.shapes)
         self._batch = int(np.shape(leaves(example_inputs)[0])[0])
         formats = layouts(model)
@@ -200,7 +208,7 @@ class Capture:
             outputs[call_name(path, index)] = keras.ops.cast(tensor, "float32")
 
         with hooked(self.layers, record):
-            result = self.model(inputs, training=False)
+            result = self.model(inputs, training=False) if self.plan is None else self.plan.run(inputs)
         if self.include_output and first_tensor(result) is not None:
             outputs[self.OUTPUT] = keras.ops.cast(first_tensor(result), "float32")
         names = self.paths + ([self.OUTPUT] if self.OUTPUT in outputs else [])
