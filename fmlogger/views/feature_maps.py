@@ -81,7 +81,8 @@ class FeatureMapView(View):
 
     Args:
         layers: layer names, paths, glob patterns or classes (``fmlogger.capture.traced``); None
-            picks every layer with a 4-D output (at most ``max_layers``).
+            picks every layer with a 4-D output (at most ``max_layers``, and fewer on a big model:
+            at most ``MAX_DEFAULT_PIXELS`` drawn per step).
         settings: the ``RenderSettings``.
         max_samples: images per layer (the first samples).
         max_layers: cap on the default layer choice.
