@@ -100,6 +100,19 @@ def nested_application():
     }
 
 
+def backbone_twice():
+    """One backbone, called with ``training=False``, on two inputs: its layers are called twice."""
+    import keras
+
+    backbone = _backbone()
+    left, right = keras.Input((SIZE, SIZE, 1), name="left"), keras.Input((SIZE, SIZE, 1), name="right")
+    merged = keras.layers.Add()([backbone(left, training=False), backbone(right, training=False)])
+    model = keras.Model([left, right], _head(merged))
+    (x, y), other = _data(), _data(seed=1)[0]
+    expected = {"backbone/c1", "backbone/c1#1", "backbone/c1_relu", "backbone/c1_relu#1"}
+    return _compiled(model), ([x, other], y), ["backbone/c1*"], expected
+
+
 def sequential_in_sequential():
     import keras
 
@@ -227,7 +240,7 @@ def nan_layer():
 
 
 CASES = [
-    sequential, sequential_unbuilt, functional, nested_functional, nested_application,
+    sequential, sequential_unbuilt, functional, nested_functional, nested_application, backbone_twice,
     sequential_in_sequential, subclassed, shared_layer, multi_input_list, multi_input_dict,
     preprocessing_uint8, mixed_float16, mixed_bfloat16, channels_first, dense_only, nan_layer,
 ]

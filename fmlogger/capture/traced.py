@@ -3,7 +3,10 @@
 Capture works by temporarily wrapping the chosen layers' ``call`` while the model runs
 (``fmlogger.capture.hooks``), which reaches layers inside nested models and works whether or not
 the model has a symbolic graph; the wrappers are removed as soon as the pass (or its one-time
-trace) is done.
+trace) is done. A model with a graph (Functional, Sequential, nested ones) runs only the nodes
+that lead to the chosen layers (``fmlogger.capture.subgraph``): the head after the deepest chosen
+layer is neither traced nor run, and the default choice reads the layers' shapes from the graph
+instead of running the model once more; models without one run whole.
 
 Which layers: names, paths, globs and classes, resolved by ``fmlogger.capture.layers``.
 
@@ -33,13 +36,26 @@ Example:
 from __future__ import annotations
 
 import functools
+import logging
 import re
+from typing import Callable
 
 import numpy as np
 
 from fmlogger.capture.backend import adapter
 from fmlogger.capture.hooks import call_name, first_tensor, hooked, output_shapes
-from fmlogger.capture.layers import DEFAULT_MAX_LAYERS, concatenates_channels, layouts, select_layers
+from fmlogger.capture.layers import (
+    DEFAULT_MAX_LAYERS,
+    concatenates_channels,
+    iter_layers,
+    layouts,
+    select_layers,
+)
+from fmlogger.capture.layers import _default_choice as default_choice
+from fmlogger.capture.subgraph import Plan
+from fmlogger.capture.subgraph import output_shapes as static_shapes
+
+log = logging.getLogger("fmlogger")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -132,6 +148,10 @@ class Capture:
         example_inputs: a batch shaped like what will be captured (the probe).
         max_layers: cap for the default layer choice.
         include_output: also return the model's own (first) output under ``Capture.OUTPUT``.
+        cost: ``cost(shape, data_format)``, what drawing a layer (output ``shape``, batch 1) costs,
+            with ``max_cost``: the default choice then keeps fewer layers, still spread over the
+            model, while the chosen ones cost more than ``max_cost`` together (big models).
+        max_cost: see ``cost``.
     """
 
     OUTPUT = "__model_output__"
@@ -144,6 +164,8 @@ class Capture:
         *,
         max_layers: int = DEFAULT_MAX_LAYERS,
         include_output: bool = False,
+        cost: Callable[[tuple, str], float] | None = None,
+        max_cost: float | None = None,
     ):
         from fmlogger.capture.probe import head, leaves
 
@@ -154,18 +176,23 @@ class Capture:
         sample = head(example_inputs, 1)
         check_probe(model, example_inputs)
         with self.adapter.scope(model):
-            if not getattr(model, "built", True) or layers is None:
+            shapes = None
+            if not getattr(model, "built", True):
                 # Builds an unbuilt model (subclassed, Sequential without Input) and checks that the
                 # probe fits one that has no symbolic graph to compare with.
                 shapes = _probe_call(model, sample, None if layers is None else [])
-            if layers is None:  # the pass over every layer also gave the chosen ones' shapes
+            if layers is None:  # every layer's shape: from the graph, else from a pass over them all
+                shapes = shapes or static_shapes(model) or _probe_call(model, sample, None)
                 first = {p.split("#")[0]: s for p, s in reversed(shapes.items())}
+                if cost is not None and max_cost is not None:
+                    max_layers = _within(model, first, max_layers, cost, max_cost)
                 self.layers = select_layers(model, None, output_shapes=first, max_layers=max_layers)
                 chosen = {path for path, _ in self.layers}
                 self.shapes = {name: shape for name, shape in shapes.items() if name.split("#")[0] in chosen}
             else:
                 self.layers = select_layers(model, layers, max_layers=max_layers)
-                self.shapes = _probe_call(model, sample, self.layers)
+                self.shapes = static_shapes(model, self.layers) or _probe_call(model, sample, self.layers)
+            self.plan = Plan.build(model, self.layers, output=include_output)
         self.paths = list(self.shapes)
         self._batch = int(np.shape(leaves(example_inputs)[0])[0])
         formats = layouts(model)
@@ -200,7 +227,7 @@ class Capture:
             outputs[call_name(path, index)] = keras.ops.cast(tensor, "float32")
 
         with hooked(self.layers, record, model=self.model):
-            result = self.model(inputs, training=False)
+            result = self.model(inputs, training=False) if self.plan is None else self.plan.run(inputs)
         if self.include_output and first_tensor(result) is not None:
             outputs[self.OUTPUT] = keras.ops.cast(first_tensor(result), "float32")
         names = self.paths + ([self.OUTPUT] if self.OUTPUT in outputs else [])
@@ -220,6 +247,30 @@ class Capture:
             inputs = map_inputs(lambda a: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]), inputs)
         to_numpy = self.adapter.to_numpy
         return {name: to_numpy(tensor)[:n] for name, tensor in self._forward(inputs).items()}
+
+
+def _within(model, shapes: dict[str, tuple], max_layers: int, cost, max_cost: float) -> int:
+    """The most layers (<= ``max_layers``) of the default choice, spread as ``select_layers``
+    spreads them, whose summed ``cost`` stays within ``max_cost`` (at least 1)."""
+    candidates = [path for path, _ in default_choice(model, list(iter_layers(model)), shapes)]
+    formats = layouts(model)
+    costs: dict[str, float] = {}
+    for k in range(min(max_layers, len(candidates)), 1, -1):
+        keep = np.unique(np.linspace(0, len(candidates) - 1, k).round().astype(int))
+        total = 0.0
+        for path in (candidates[i] for i in keep):
+            if path not in costs:
+                costs[path] = cost(shapes[path], formats.get(path, "channels_last"))
+            total += costs[path]
+        if total <= max_cost:
+            if k < min(max_layers, len(candidates)):
+                log.warning(
+                    "fmlogger: model '%s' is big: the default choice keeps %d layers (not %d) so one "
+                    "step draws at most %.3g pixels. Pass layers=[...] or max_layers= to choose.",
+                    _model_name(model), k, min(max_layers, len(candidates)), max_cost,
+                )
+            return k
+    return 1
 
 
 def _probe_call(model, sample, layers) -> dict[str, tuple]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from fmlogger import tags
 from fmlogger._arrays import to_numpy
+from fmlogger.render import resize, tiling
 from fmlogger.render.renderer import Renderer, RenderSettings
 from fmlogger.sinks.base import Failure, ImageSummary, Output
 from fmlogger.views.base import Batch, View
@@ -54,12 +55,34 @@ def to_host(arrays: Mapping, max_samples: int, *, copy: bool = False) -> tuple[d
     return host, failures
 
 
+MAX_DEFAULT_PIXELS = 12 * 2**20
+"""Pixels the default layer choice may draw per step, counting each layer's grid once per probe
+sample and ``TIMELINE_SAMPLES`` times more for its timeline once full: a big model's default
+choice keeps fewer layers (ResNet50 at 224x224, probe of 8: 5 instead of 16, so ~3.5 MB of
+events per step instead of ~10 MB; the 128x128 CNN of ``benchmarks/`` keeps all 5)."""
+
+TIMELINE_SAMPLES = 8
+"""A full timeline (32 rows of one sample) weighs about as much as 8 samples' grids in PNG."""
+
+
+def grid_pixels(shape: tuple, data_format: str, settings: RenderSettings) -> int:
+    """Pixels of the grid ``Renderer.render`` draws for one sample of a 4-D output ``shape``."""
+    h, w, c = (shape[2], shape[3], shape[1]) if data_format == "channels_first" else shape[1:4]
+    shrink = resize.downscale_factor(h, w, settings.max_tile_size)
+    h, w = max(1, h // shrink), max(1, w // shrink)
+    scale = resize.upscale_factor(h, w, settings.min_tile_size)
+    rows, cols = tiling.grid_shape(min(c, settings.max_channels or c), settings.cols)
+    pad = settings.padding
+    return (rows * (h * scale + pad) + pad) * (cols * (w * scale + pad) + pad)
+
+
 class FeatureMapView(View):
     """Feature maps of chosen layers: images and statistics per layer.
 
     Args:
         layers: layer names, paths, glob patterns or classes (``fmlogger.capture.traced``); None
-            picks every layer with a 4-D output (at most ``max_layers``).
+            picks every layer with a 4-D output (at most ``max_layers``, and fewer on a big model:
+            at most ``MAX_DEFAULT_PIXELS`` drawn per step).
         settings: the ``RenderSettings``.
         max_samples: images per layer (the first samples).
         max_layers: cap on the default layer choice.
@@ -80,7 +103,16 @@ class FeatureMapView(View):
         from fmlogger.capture.traced import Capture
 
         if self.capture is None or self.capture.model is not model:
-            self.capture = Capture(model, self.layers, x, max_layers=self.max_layers)
+            from fmlogger.capture.probe import leaves
+
+            samples = min(self.max_samples, len(leaves(x)[0]))
+
+            def cost(shape, data_format):
+                return (samples + TIMELINE_SAMPLES) * grid_pixels(shape, data_format, self.settings)
+
+            self.capture = Capture(
+                model, self.layers, x, max_layers=self.max_layers, cost=cost, max_cost=MAX_DEFAULT_PIXELS
+            )
             self.renderer.newest_last = set(self.capture.concatenations)
 
     def compute(self, model, batch: Batch) -> LayerArrays:
