@@ -45,9 +45,8 @@ class FeatureMapLogger:
 
     Args:
         log_dir: the TensorBoard log folder (shared with ``keras.callbacks.TensorBoard`` is fine).
-        layers: layer names, paths (``"backbone/conv1"``), glob patterns (``"conv*"``) or layer
-            classes; None picks spatial 4-D outputs spread over the model (<= ``max_layers``; fewer,
-            with a warning, when their grids would draw over ~12 Mi pixels a step).
+        layers: names, paths (``"backbone/conv1"``), globs (``"conv*"``) or layer classes; None picks
+            spatial 4-D outputs spread over the model (<= ``max_layers``; fewer past ~12 Mi px a step).
         render: a ``RenderSettings`` (normalization, colormap, channels, grid).
         timeline: True/False, or a ``TimelineSettings`` (rows and channel columns kept).
         embeddings: layer names/paths/patterns to embed (with ``embedding_data``), or an
