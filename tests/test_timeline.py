@@ -216,6 +216,12 @@ def test_damaged_rows_file_is_reported_and_the_timeline_starts_afresh(tmp_path, 
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
         _, resumed = _resume_runs(tmp_path, spoil)
     path = rows_path(tmp_path / tags.RUN_SUBDIR)
+    if damage == "truncated":  # an append cut short (kill -9): the whole records before it are kept
+        assert len(caplog.messages) == 1 and f"{path} ends inside a record" in caplog.messages[0]
+        steps, _ = decode(resumed.images[0], tile_shape=TILE, columns=COLUMNS)
+        assert steps[-3:] == [6, 7, 8] and 0 < len(steps) - 3 < 6
+        assert steps[:-3] == list(range(len(steps) - 3))
+        return
     expected = f"{path} is missing" if damage == "missing" else f"cannot read {path}"
     assert [m for m in caplog.messages if "timelines start afresh" in m] == [
         m for m in caplog.messages if expected in m
