@@ -13,28 +13,52 @@ from __future__ import annotations
 import numpy as np
 
 _FAST_STATS_SIZE = 1 << 20
+_CHUNK = 1 << 16  # values per pass over a slice: 256 KB of float32, which stays in the CPU's cache
+
+
+def _chunked_moments(x: np.ndarray) -> dict | None:
+    """Stats of a big all-finite float32 output in two passes over cache-sized slices, or None
+    when some slice's float32 sum is not finite (NaN, Inf, or overflow: the float64 path decides).
+
+    Each slice is summed in float32 (numpy's pairwise sum) and the sums added in float64; the
+    second pass sums the slice's deviations from the float32 mean and their squares, which
+    corrects that mean's rounding. Errors stay near 1e-7 of the values' magnitude (float64 sums
+    of float32 copies, which this replaces, are 2-3x slower on outputs of 1M+ values).
+    """
+    flat = x.reshape(-1)
+    n = flat.size
+    total, zeros = 0.0, 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(0, n, _CHUNK):
+            part = flat[i : i + _CHUNK]
+            total += float(np.add.reduce(part, dtype=np.float32))
+            zeros += int(np.count_nonzero(part == 0))
+    if not np.isfinite(total):
+        return None
+    mean = total / n
+    buffer = np.empty(min(_CHUNK, n), np.float32)
+    shift, square = 0.0, 0.0
+    for i in range(0, n, _CHUNK):
+        centred = np.subtract(flat[i : i + _CHUNK], np.float32(mean), out=buffer[: min(_CHUNK, n - i)])
+        shift += float(np.add.reduce(centred))
+        np.multiply(centred, centred, out=centred)
+        square += float(np.add.reduce(centred))
+    shift /= n
+    return {
+        "mean": float(mean + shift),
+        "std": float(np.sqrt(max(square / n - shift * shift, 0.0))),
+        "zero_fraction": float(zeros / n),
+        "nonfinite": 0,
+    }
 
 
 def activation_stats(x: np.ndarray) -> dict:
     """Mean and std of the finite values, fraction exactly zero, and the count of NaN/Inf."""
     x = np.asarray(x)
-    # Outputs of a million values or more: numpy's pairwise float32 sums over one float32 copy,
-    # ~5x faster than a float64 copy; errors stay near 1e-7 of the values' magnitude.
-    big = x.dtype == np.float32 and x.size >= _FAST_STATS_SIZE
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.sum(x, dtype=np.float32) if big else np.float32(np.nan)
-    if np.isfinite(total):  # NaN or +-Inf anywhere (or float32 overflow) makes the sum non-finite
-        mean = np.float64(total) / x.size
-        centred = np.subtract(x, np.float32(mean), dtype=np.float32)
-        shift = np.float64(centred.sum()) / x.size  # corrects the float32 rounding of the mean
-        np.multiply(centred, centred, out=centred)
-        square_mean = np.float64(centred.sum()) / x.size
-        return {
-            "mean": float(mean + shift),
-            "std": float(np.sqrt(max(square_mean - shift * shift, 0.0))),
-            "zero_fraction": float(np.count_nonzero(x == 0) / x.size),
-            "nonfinite": 0,
-        }
+    if x.dtype == np.float32 and x.size >= _FAST_STATS_SIZE:
+        stats = _chunked_moments(np.ascontiguousarray(x))
+        if stats is not None:
+            return stats
     finite = np.isfinite(x)
     nonfinite = int(finite.size - np.count_nonzero(finite))
     values = x if nonfinite == 0 else x[finite]
