@@ -10,12 +10,13 @@ kept one. It starts with ``MAGIC``; each record is::
 data, never as a name on disk), the row's ``step`` and ``index`` (logged-step counter), the tiles'
 ``shape`` ``[columns, th, tw, c]``, and the timeline's ``kept`` indices, ``stride`` and ``count``
 after that row was added: rows not in ``kept`` are dropped. Reading replays the records in order.
-Each append is one ``write`` of whole records; a file that ends inside a record or fails its CRC
-is unreadable (reported, the timelines start afresh), as a damaged ``.npz`` was. The file is
-rewritten whole (atomically, a temporary file and a rename) at a writer's first save, after a
-timeline restarts, on remote folders (no appends there), and when dropped rows make up more than
-half of it. The rows file of fmlogger 0.1, ``fmlogger_timelines.npz`` (``tags.TIMELINES_FILE_V1``,
-format version 1: ``layers`` and per layer ``<i>/steps``, ``<i>/indices``, ``<i>/channels``,
+Each append is one ``write`` of whole records. A file that ends inside a record (an append cut
+short by a kill) gives the rows of the records before it, with a warning; a record that fails its
+CRC makes the file unreadable (reported, the timelines start afresh), as a damaged ``.npz`` did.
+The file is rewritten whole (atomically: a temporary file, then a rename) at a writer's first
+save, on remote folders (no appends there), and when dropped rows make up more than half of it.
+The rows file of fmlogger 0.1, ``fmlogger_timelines.npz`` (``tags.TIMELINES_FILE_V1``, format
+version 1: ``layers`` and per layer ``<i>/steps``, ``<i>/indices``, ``<i>/channels``,
 ``<i>/tiles``, ``<i>/meta``), is still read when no journal exists, and removed at the first save.
 
 Example:
