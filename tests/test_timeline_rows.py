@@ -119,3 +119,20 @@ def test_a_write_cut_short_keeps_the_rows_before_it_and_a_flipped_byte_loses_the
         assert load_rows(str(tmp_path))["conv"].steps == [0, 1]
     else:
         assert "fails its CRC" in caplog.messages[0] and saved == {}
+
+
+def test_two_writers_keep_each_others_rows_through_rewrites(tmp_path, rng):
+    files = {"a": RowsFile(str(tmp_path)), "b": RowsFile(str(tmp_path))}
+    timelines = {"a": Timeline(max_rows=4), "b": Timeline(max_rows=4)}
+    path, rewrites = rows_path(str(tmp_path)), 0
+    for step in range(30):
+        for name in ("a", "b"):
+            timelines[name].add(step, rng.integers(0, 256, (16, 32, 32, 1), dtype=np.uint8))
+            before = open(path, "rb").read() if os.path.exists(path) else b""
+            files[name].save({name: _rows(timelines[name])})
+            rewrites += not open(path, "rb").read().startswith(before) or not before
+            saved = load_rows(str(tmp_path))
+            assert set(saved) == ({"a"} if (step, name) == (0, "a") else {"a", "b"})
+            for other in saved:
+                _assert_same(saved[other], timelines[other])
+    assert rewrites > 3 and set(load_rows(str(tmp_path))) == {"a", "b"}

@@ -241,8 +241,9 @@ class RowsFile:
 
     ``save`` appends the records of the rows not written yet (a row is known by its tiles array:
     ``Timeline`` keeps each row's array, and a restarted timeline makes new ones). The file is
-    rewritten whole, with the other loggers' layers read back from it, at the first save, on
-    remote folders, and when more than half of it is rows dropped since.
+    rewritten whole at the first save, on remote folders, and when more than half of it is rows
+    dropped since; the other loggers' layers are then read back from it if it changed since this
+    object wrote it.
 
     Args:
         run_dir: the run folder.
@@ -252,7 +253,7 @@ class RowsFile:
         self.run_dir = run_dir
         self._stamp: tuple[int, int] | None = None
         self._written: dict[str, dict[int, np.ndarray]] = {}  # per layer, index -> tiles saved
-        self._other_bytes = 0  # tile bytes of the other loggers' layers at the last rewrite
+        self._others: dict[str, TimelineRows] = {}  # the other loggers' layers, as last read
 
     def save(self, rows: dict[str, TimelineRows]) -> None:
         """Writes ``rows`` (every kept row of the layers given); skipped once when the file this
@@ -262,17 +263,19 @@ class RowsFile:
         if self._stamp is not None and current is None:
             self._stamp, self._written = None, {}
             return
-        live = self._other_bytes + sum(t.nbytes for r in rows.values() for t in r.tiles)
+        others = {name: r for name, r in self._others.items() if name not in rows}
+        live = sum(t.nbytes for r in (*others.values(), *rows.values()) for t in r.tiles)
         append = self._stamp is not None and not is_remote(path) and current[1] <= 2 * live + _SLACK
+        unchanged = current is not None and current == self._stamp
         self._stamp = None  # a write that fails part-way is followed by a whole rewrite
         if append:
             with open(path, "ab") as f:
                 f.write(_records(rows, self._written))
         else:
-            others = load_rows(self.run_dir, skip=set(rows), expected=False, warn=False)
+            if not unchanged:  # another writer (or none yet): read its layers back
+                self._others = others = load_rows(self.run_dir, skip=set(rows), expected=False, warn=False)
             write_atomic(path, pack_rows({**others, **rows}))
             if not self._written:  # the first save: fmlogger 0.1's file is replaced by this one
                 remove(_npz_path(self.run_dir))
-            self._other_bytes = sum(t.nbytes for r in others.values() for t in r.tiles)
         self._written.update({name: dict(zip(r.indices, r.tiles)) for name, r in rows.items()})
         self._stamp = stamp(path)
