@@ -173,18 +173,21 @@ class Timeline:
     def image(self, *, padding: int = 1, colormap: str = "gray") -> np.ndarray:
         """The timeline ``[H, W, c]`` (c = 3 if any row is RGB, else 1).
 
-        When the rows are those of the previous image plus a newer one, drawn the same way (same
-        padding, colormap, channels and label digits), only the new row is drawn and appended.
+        When the rows but the newest are the top rows of the previous image, drawn the same way
+        (same padding, colormap, channels and label digits), only the newest row is drawn, below them.
         """
         order = sorted(self._rows)
         rows = [self._rows[i] for i in order]
         channels = max(r[1].shape[-1] for r in rows)
         how = (padding, colormap, channels, max(len(str(r[0])) for r in rows))
-        if self._drawn is not None and self._drawn[:2] == (order[:-1], how):
-            rows, previous = rows[-1:], self._drawn[2]
-            previous = previous[: len(previous) - padding]  # its bottom padding is the new row's top
-        else:
-            previous = None
+        previous = None
+        if self._drawn is not None and self._drawn[1] == how and len(order) > 1:
+            drawn, _, last = self._drawn
+            if drawn[: len(order) - 1] == order[:-1] and order[-1] not in drawn:
+                # Its rows but the newest are the top of the last image (past max_rows the last
+                # image's newest row may be dropped): keep those, draw the newest below them.
+                block = (len(last) - padding) // len(drawn)  # one row with the padding above it
+                rows, previous = rows[-1:], last[: (len(order) - 1) * block]
         tiles = np.stack([np.broadcast_to(r[1], r[1].shape[:3] + (channels,)) for r in rows])
         image = compose([r[0] for r in rows], tiles, padding=padding, colormap=colormap, digits=how[3])
         if previous is not None:
