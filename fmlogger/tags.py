@@ -30,8 +30,11 @@ RUN_INFO_TAG = "feature_map_run/info"
 STATE_FILE = "fmlogger_state.json"
 """JSON in the run folder: render settings, per-layer channel choice and fixed range, probe fingerprint."""
 
-TIMELINES_FILE = "fmlogger_timelines.npz"
+TIMELINES_FILE = "fmlogger_timelines.rows"
 """Beside ``STATE_FILE``: each layer's timeline rows (steps and tiles), restored on resume."""
+
+TIMELINES_FILE_V1 = "fmlogger_timelines.npz"
+"""The rows file of fmlogger 0.1 (a rewritten ``.npz``): still read, replaced at the next save."""
 
 
 def image_tag(layer_path: str) -> str:

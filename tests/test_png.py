@@ -79,3 +79,23 @@ def test_growing_png_compresses_only_the_new_rows(rng):
     grown = np.concatenate([image, np.zeros((1, 64), np.uint8)])
     np.testing.assert_array_equal(_decode(stream.encode(grown))[..., 0], grown)
     assert stream._compressor is before  # the same deflate stream went on: no re-encode
+
+
+@pytest.mark.requires_tf  # TensorFlow's PNG decoder is the oracle
+def test_growing_png_replaces_the_rows_the_last_call_added(rng):
+    from fmlogger.render.png import GrowingPNG
+
+    stream = GrowingPNG()
+    top = rng.integers(0, 256, (40, 24), dtype=np.uint8)
+    rows = [rng.integers(0, 256, (3, 24), dtype=np.uint8) for _ in range(4)]
+    np.testing.assert_array_equal(_decode(stream.encode(top))[..., 0], top)
+    first_chunk = stream._chunks[0]
+    # top + r0, then top + r1 (r0 dropped, as a timeline past max_rows drops its newest row), ...
+    for picture in ([top, rows[0]], [top, rows[1]], [top, rows[1], rows[2]], [top, rows[1], rows[3]]):
+        image = np.concatenate(picture)
+        np.testing.assert_array_equal(_decode(stream.encode(image))[..., 0], image)
+    assert stream._chunks[0] is first_chunk  # the top rows were never compressed again
+    changed = image.copy()
+    changed[0, 0] ^= 1  # an early row changed: encoded afresh
+    np.testing.assert_array_equal(_decode(stream.encode(changed))[..., 0], changed)
+    assert stream._chunks[0] is not first_chunk

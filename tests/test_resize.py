@@ -59,3 +59,20 @@ def test_resize_bilinear_matches_tensorflow():
     ours = resize_bilinear(maps, (13, 9))
     theirs = tf.image.resize(maps[..., None], (13, 9), method="bilinear").numpy()[..., 0]
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.mark.parametrize("factor, axes", [(2, (2, 3)), (3, (2, 3)), ((2, 5), (2, 3)), ((3, 2), (1, 2))])
+def test_block_mean_equals_the_mean_over_reshaped_blocks_bit_for_bit(rng, factor, axes):
+    x = (rng.standard_normal((2, 31, 47, 6)) * 10).astype(np.float32)
+    maps = x.transpose(0, 3, 1, 2) if axes == (2, 3) else x  # a channels_last layer's maps: a view
+    fy, fx = (factor, factor) if np.isscalar(factor) else factor
+    ay, ax = axes
+    hh, ww = maps.shape[ay] // fy, maps.shape[ax] // fx
+    cut = maps[:, :, : hh * fy, : ww * fx] if axes == (2, 3) else maps[:, : hh * fy, : ww * fx]
+    shape = list(cut.shape)
+    shape[ax : ax + 1] = [ww, fx]
+    shape[ay : ay + 1] = [hh, fy]
+    expected = cut.reshape(shape).mean(axis=(ay + 1, ax + 2), dtype=np.float32)
+    got = block_mean(maps, factor, axes=axes)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)

@@ -216,6 +216,12 @@ def test_damaged_rows_file_is_reported_and_the_timeline_starts_afresh(tmp_path, 
     with caplog.at_level(logging.WARNING, logger="fmlogger"):
         _, resumed = _resume_runs(tmp_path, spoil)
     path = rows_path(tmp_path / tags.RUN_SUBDIR)
+    if damage == "truncated":  # an append cut short (kill -9): the whole records before it are kept
+        assert len(caplog.messages) == 1 and f"{path} ends inside a record" in caplog.messages[0]
+        steps, _ = decode(resumed.images[0], tile_shape=TILE, columns=COLUMNS)
+        assert steps[-3:] == [6, 7, 8] and 0 < len(steps) - 3 < 6
+        assert steps[:-3] == list(range(len(steps) - 3))
+        return
     expected = f"{path} is missing" if damage == "missing" else f"cannot read {path}"
     assert [m for m in caplog.messages if "timelines start afresh" in m] == [
         m for m in caplog.messages if expected in m
@@ -234,3 +240,24 @@ def test_resume_false_ignores_saved_rows(tmp_path):
                 logger.log_arrays({"conv": rng.random((1, 8, 8, 2), dtype=np.float32)}, step)
     newest = read_run(logger.run_dir).images[tags.timeline_tag("conv")][-1]
     assert decode(newest.images[0], tile_shape=TILE, columns=2)[0] == [3, 4]
+
+
+def test_image_drawn_row_by_row_equals_the_whole_image_drawn_afresh(rng):
+    from fmlogger.render.timeline import compose
+
+    timelines = {"gray": Timeline(max_rows=6), "magma": Timeline(max_rows=6)}
+    steps = list(range(0, 14)) + [12, 13, 14] + list(range(15, 30))  # 9 -> 10: wider labels; a re-log
+    for n, step in enumerate(steps):
+        shape = (3, 8, 8, 3 if n == 20 else 1) if n < 25 else (3, 4, 4, 1)  # an RGB row; then a restart
+        tiles = rng.integers(0, 256, shape, dtype=np.uint8)
+        for colormap, timeline in timelines.items():
+            timeline.add(step, tiles)
+            rows = [timeline._rows[i] for i in sorted(timeline._rows)]
+            channels = max(r[1].shape[-1] for r in rows)
+            stacked = np.stack([np.broadcast_to(r[1], r[1].shape[:3] + (channels,)) for r in rows])
+            expected = compose([r[0] for r in rows], stacked, padding=2, colormap=colormap)
+            np.testing.assert_array_equal(timeline.image(padding=2, colormap=colormap), expected)
+            got = timeline.image(padding=2, colormap=colormap)  # the same rows again: the same image
+            np.testing.assert_array_equal(got, expected)
+            assert not got.flags.writeable  # kept to draw the next image on
+    assert timelines["gray"].steps[-1] == 29

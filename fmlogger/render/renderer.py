@@ -219,8 +219,7 @@ def quantized(
         out /= np.where(span > 0, span, np.float32(1))
     out *= 255
     out += 0.5
-    np.floor(out, out=out)
-    return out.astype(np.uint8), None
+    return out.astype(np.uint8), None  # out is in [0.5, 255.5]: the cast's truncation is the floor
 
 
 def colorize_codes(

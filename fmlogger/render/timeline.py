@@ -65,11 +65,14 @@ def frame_tiles(frame, *, cols: int | None, padding: int, max_channels: int | No
     return tiles[:max_channels] if max_channels else tiles
 
 
-def compose(steps, tiles: np.ndarray, *, padding: int = 1, colormap: str = "gray") -> np.ndarray:
+def compose(
+    steps, tiles: np.ndarray, *, padding: int = 1, colormap: str = "gray", digits: int | None = None
+) -> np.ndarray:
     """Draws the timeline image ``[H, W, c]`` from row steps and tiles ``[rows, columns, th, tw, c]``.
 
     Background and padding take the colormap's pad colour; step labels are drawn in black on a
-    light pad colour, white on a dark one.
+    light pad colour, white on a dark one. The label column fits the longest step, or ``digits``
+    digits if more.
     """
     rows, columns, th, tw, channels = tiles.shape
     pad_rgb = np.array(colormaps.pad_color(colormap), dtype=np.uint8)
@@ -82,7 +85,7 @@ def compose(steps, tiles: np.ndarray, *, padding: int = 1, colormap: str = "gray
     blocks[:, padding : padding + th, :, padding:] = tiles.transpose(0, 2, 1, 3, 4)
     grid = blocks.reshape(rows * (padding + row_h), columns * (padding + tw), channels)
     grid = np.concatenate([grid, np.broadcast_to(pad_px, (grid.shape[0], padding, channels))], axis=1)
-    labels = number_bitmaps(steps, scale)
+    labels = number_bitmaps(steps, scale, digits)
     label_w = scale + labels.shape[2]
     ink = np.zeros((rows, padding + row_h, label_w), dtype=bool)
     top = padding + (row_h - 5 * scale) // 2
@@ -140,6 +143,7 @@ class Timeline:
         self.stride = 1
         self.count = 0
         self._rows: dict[int, tuple[int, np.ndarray]] = {}
+        self._drawn: tuple | None = None  # (kept indices, how it was drawn, image) of the last image
 
     @property
     def steps(self) -> list[int]:
@@ -167,11 +171,30 @@ class Timeline:
         self._rows = kept
 
     def image(self, *, padding: int = 1, colormap: str = "gray") -> np.ndarray:
-        """The timeline ``[H, W, c]`` (c = 3 if any row is RGB, else 1)."""
-        rows = [self._rows[i] for i in sorted(self._rows)]
+        """The timeline ``[H, W, c]`` (c = 3 if any row is RGB, else 1).
+
+        When the rows but the newest are the top rows of the previous image, drawn the same way
+        (same padding, colormap, channels and label digits), only the newest row is drawn, below them.
+        """
+        order = sorted(self._rows)
+        rows = [self._rows[i] for i in order]
         channels = max(r[1].shape[-1] for r in rows)
+        how = (padding, colormap, channels, max(len(str(r[0])) for r in rows))
+        previous = None
+        if self._drawn is not None and self._drawn[1] == how and len(order) > 1:
+            drawn, _, last = self._drawn
+            if drawn[: len(order) - 1] == order[:-1] and order[-1] not in drawn:
+                # Its rows but the newest are the top of the last image (past max_rows the last
+                # image's newest row may be dropped): keep those, draw the newest below them.
+                block = (len(last) - padding) // len(drawn)  # one row with the padding above it
+                rows, previous = rows[-1:], last[: (len(order) - 1) * block]
         tiles = np.stack([np.broadcast_to(r[1], r[1].shape[:3] + (channels,)) for r in rows])
-        return compose([r[0] for r in rows], tiles, padding=padding, colormap=colormap)
+        image = compose([r[0] for r in rows], tiles, padding=padding, colormap=colormap, digits=how[3])
+        if previous is not None:
+            image = np.concatenate([previous, image])
+        image.flags.writeable = False  # kept for the next image
+        self._drawn = (order, how, image)
+        return image
 
     def describe(self, layer: str, channels) -> str:
         """A line for TensorBoard's image card (TensorBoard shows the first one written, so it
