@@ -233,7 +233,17 @@ def _output_is_last_layers(layer) -> bool:
         return False
 
 
-def _default_choice(model, every, shapes: dict[str, tuple]) -> list[tuple[str, object]]:
+def spread(count: int, k: int) -> list[int]:
+    """Indices of ``k`` of ``count`` items, evenly spaced, first and last included.
+
+    Example:
+        >>> spread(10, 4)
+        [0, 3, 6, 9]
+    """
+    return np.unique(np.linspace(0, count - 1, k).round().astype(int)).tolist()
+
+
+def default_choice(model, every, shapes: dict[str, tuple]) -> list[tuple[str, object]]:
     """The layers with 4-D outputs worth drawing (see ``select_layers``)."""
     formats = layouts(model)
 
@@ -273,10 +283,10 @@ def select_layers(
     every = list(iter_layers(model))
     paths = [p for p, _ in every]
     if layers is None:
-        spatial = _default_choice(model, every, output_shapes or {})
+        spatial = default_choice(model, every, output_shapes or {})
         if len(spatial) > max_layers:
-            keep = np.unique(np.linspace(0, len(spatial) - 1, max_layers).round().astype(int))
-            left_out = [p for i, (p, _) in enumerate(spatial) if i not in set(keep.tolist())]
+            keep = spread(len(spatial), max_layers)
+            left_out = [p for i, (p, _) in enumerate(spatial) if i not in set(keep)]
             spatial = [spatial[i] for i in keep]
             log.warning(
                 "fmlogger: %d layers have 4-D outputs; logging %d spread over the model. Left out: %s. "

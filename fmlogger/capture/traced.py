@@ -47,11 +47,12 @@ from fmlogger.capture.hooks import call_name, first_tensor, hooked, output_shape
 from fmlogger.capture.layers import (
     DEFAULT_MAX_LAYERS,
     concatenates_channels,
+    default_choice,
     iter_layers,
     layouts,
     select_layers,
+    spread,
 )
-from fmlogger.capture.layers import _default_choice as default_choice
 from fmlogger.capture.subgraph import Plan
 from fmlogger.capture.subgraph import output_shapes as static_shapes
 
@@ -256,7 +257,7 @@ def _within(model, shapes: dict[str, tuple], max_layers: int, cost, max_cost: fl
     formats = layouts(model)
     costs: dict[str, float] = {}
     for k in range(min(max_layers, len(candidates)), 1, -1):
-        keep = np.unique(np.linspace(0, len(candidates) - 1, k).round().astype(int))
+        keep = spread(len(candidates), k)
         total = 0.0
         for path in (candidates[i] for i in keep):
             if path not in costs:
