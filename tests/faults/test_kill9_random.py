@@ -7,13 +7,15 @@ place), and resumes from it: ``fit(initial_epoch=<saved epoch>)`` on the saved w
 restarted by its scheduler does. The callbacks run in either order (drawn per run), so a kill
 between the two callbacks leaves either a logged step whose checkpoint is missing (the epoch is
 trained again) or a checkpoint whose step is missing (the resumed fit starts after it). Kills come
-from the parent after a seeded random delay, or, to reach those narrow windows every time, from a
-callback between the two at a drawn epoch. After each kill and at the end, the run is read back
-with TensorBoard's own reader.
+from the parent at a seeded random moment (a drawn delay into a drawn epoch of this start: bounded
+in epochs, so the run is not over before the kill however fast the machine), or, to reach those
+narrow windows every time, from a callback between the two at a drawn epoch. After each kill and
+at the end, the run is read back with TensorBoard's own reader.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -30,7 +32,7 @@ from helpers.runs import tensorboard_tensors
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 40
+EPOCHS = 60  # 10 starts, each killed within a few epochs: the run cannot end before the last kill
 SEED = 13
 
 TRAIN = """
@@ -97,6 +99,13 @@ def _ended(saved) -> set[int]:
     return {int(line) for line in path.read_text().split()} if path.exists() else set()
 
 
+def _resumes_at(saved) -> int:
+    """The epoch the next start resumes from: the checkpoint's (it can be ahead of ``ended`` when a
+    kill came after the checkpoint callback and before ``Progress``)."""
+    path = saved / "state.json"
+    return json.loads(path.read_text())["epoch"] if path.exists() else 0
+
+
 def _image_steps(run_dir) -> dict[str, list[int]]:
     """``{image tag: steps}`` as TensorBoard's reader loads them, each occurrence listed."""
     return {
@@ -111,18 +120,22 @@ def test_kill_9_at_random_points_then_resume_loses_and_repeats_nothing(tmp_path)
     saved = tmp_path / "saved"
     saved.mkdir()
     run_dir = tmp_path / "logs" / tags.RUN_SUBDIR
-    plan = [("delay", float(rng.uniform(0.0, 1.5))) for _ in range(7)]
-    plan += [("between", int(rng.integers(1, 4))) for _ in range(3)]  # epochs after the last ended one
+    plan = [("delay", (int(rng.integers(1, 4)), float(rng.uniform(0.0, 0.15)))) for _ in range(7)]
+    plan += [("between", int(rng.integers(1, 4))) for _ in range(3)]  # epochs after the resumed one
     plan = [plan[i] for i in rng.permutation(len(plan))]
     kills = 0
     for how, amount in plan:
         order = str(rng.choice(["fm_first", "checkpoint_first"]))
-        kill_at = max(_ended(saved), default=0) + amount if how == "between" else -1
+        kill_at = _resumes_at(saved) + amount if how == "between" else -1
         child = _start(tmp_path / "logs", saved, order, kill_at)
-        started = any(line.strip() == "training" for line in iter(child.stdout.readline, ""))
-        assert started, child.communicate()[1][-3000:]  # (an fmlogger hint may come first)
+        epochs_begun = 0
+        for line in iter(child.stdout.readline, ""):  # (an fmlogger hint may come first)
+            epochs_begun += line.strip() == "training"
+            if epochs_begun == (amount[0] if how == "delay" else 1):
+                break
+        assert epochs_begun, child.communicate()[1][-3000:]
         if how == "delay":
-            time.sleep(amount)  # the kill moment: a drawn point of the training, not a synchronisation
+            time.sleep(amount[1])  # the kill moment: a drawn point of an epoch, not a synchronisation
             child.send_signal(signal.SIGKILL)
         _, err = child.communicate(timeout=300)
         assert child.returncode == -signal.SIGKILL, (how, amount, err[-3000:])
