@@ -18,6 +18,7 @@ import dataclasses
 
 import numpy as np
 
+from fmlogger._arrays import spread
 from fmlogger._checks import check_int
 from fmlogger.render.font import number_bitmaps
 from fmlogger.render.png import encode_png
@@ -71,8 +72,7 @@ def even_subsample(steps: list, limit: int | None) -> list:
     """At most ``limit`` of ``steps`` (sorted), evenly spread, always the first and the last."""
     if limit is None or len(steps) <= limit:
         return list(steps)
-    index = np.unique(np.round(np.linspace(0, len(steps) - 1, limit)).astype(int))
-    return [steps[i] for i in index]
+    return [steps[i] for i in spread(len(steps), limit)]
 
 
 def labelled_row(image: np.ndarray, step: int, label_digits: int) -> np.ndarray:

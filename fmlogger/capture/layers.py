@@ -26,7 +26,7 @@ import fnmatch
 import logging
 from typing import Iterator, Sequence
 
-import numpy as np
+from fmlogger._arrays import spread
 
 log = logging.getLogger("fmlogger")
 
@@ -231,16 +231,6 @@ def _output_is_last_layers(layer) -> bool:
         return bool(children) and len(outputs) == 1 and outputs[0] is children[-1].output
     except Exception:  # noqa: BLE001 - subclassed, unbuilt, or a layer called more than once
         return False
-
-
-def spread(count: int, k: int) -> list[int]:
-    """Indices of ``k`` of ``count`` items, evenly spaced, first and last included.
-
-    Example:
-        >>> spread(10, 4)
-        [0, 3, 6, 9]
-    """
-    return np.unique(np.linspace(0, count - 1, k).round().astype(int)).tolist()
 
 
 def default_choice(model, every, shapes: dict[str, tuple]) -> list[tuple[str, object]]:

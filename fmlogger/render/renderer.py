@@ -29,6 +29,7 @@ import logging
 
 import numpy as np
 
+from fmlogger._arrays import spread
 from fmlogger._checks import check_at_most, check_choice, check_int
 from fmlogger.render import colormaps, resize, tiling
 from fmlogger.render.normalize import _AXES, NORMALIZE_MODES, normalize, to_uint8, value_range
@@ -263,8 +264,8 @@ class Renderer:
                     finite = np.where(np.isfinite(maps), maps, 0).astype(np.float64)
                     score = finite.mean(axis=(0, 2, 3))
                 chosen = np.argsort(-score, kind="stable")[:limit]
-            elif self.settings.channel_order == "spread":  # spacing >= 1: rounding keeps them apart
-                chosen = np.linspace(0, k - 1, limit).round().astype(np.int64)
+            elif self.settings.channel_order == "spread":
+                chosen = np.asarray(spread(k, limit), dtype=np.int64)
             else:
                 chosen = np.arange(k - limit, k) if name in self.newest_last else np.arange(limit)
             self._channels[name] = chosen
