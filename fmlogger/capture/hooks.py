@@ -135,6 +135,24 @@ def call_name(path: str, index: int) -> str:
     return path if index == 0 else f"{path}#{index}"
 
 
+class CallNames:
+    """Names the successive calls of each path in one pass (``call_name``).
+
+    Example:
+        >>> names = CallNames()
+        >>> [names("conv"), names("conv"), names("dense")]
+        ['conv', 'conv#1', 'dense']
+    """
+
+    def __init__(self):
+        self._counts: dict[str, int] = {}
+
+    def __call__(self, path: str) -> str:
+        index = self._counts.get(path, 0)
+        self._counts[path] = index + 1
+        return call_name(path, index)
+
+
 def output_shapes(model, inputs, layers=None) -> dict[str, tuple]:
     """Runs ``model`` once eagerly on ``inputs`` and returns each layer call's output shape.
 
@@ -148,14 +166,13 @@ def output_shapes(model, inputs, layers=None) -> dict[str, tuple]:
     """
     every = list(iter_layers(model)) if layers is None else list(layers)
     shapes: dict[str, tuple] = {}
-    counts: dict[str, int] = {}
+    names = CallNames()
 
     def record(path, output):
         tensor = first_tensor(output)
-        index = counts.get(path, 0)
-        counts[path] = index + 1
+        name = names(path)
         if tensor is not None and hasattr(tensor, "shape"):
-            shapes[call_name(path, index)] = tuple(tensor.shape)
+            shapes[name] = tuple(tensor.shape)
 
     from fmlogger.capture.backend import adapter
 

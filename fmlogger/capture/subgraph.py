@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from fmlogger.capture.hooks import call_name
+from fmlogger.capture.hooks import CallNames
 from fmlogger.capture.layers import iter_layers
 
 
@@ -157,10 +157,5 @@ def output_shapes(model, layers: Sequence[tuple[str, object]] | None = None) -> 
     calls = plan._calls({id(layer): path for path, layer in every}, _Targets(every))
     if calls is None or any(d is None for _, shape in calls for d in shape[1:]):
         return None
-    shapes: dict[str, tuple] = {}
-    counts: dict[str, int] = {}
-    for path, shape in calls:
-        index = counts.get(path, 0)
-        counts[path] = index + 1
-        shapes[call_name(path, index)] = (1,) + shape[1:]
-    return shapes
+    names = CallNames()
+    return {names(path): (1,) + shape[1:] for path, shape in calls}

@@ -43,7 +43,7 @@ from typing import Callable
 import numpy as np
 
 from fmlogger.capture.backend import adapter
-from fmlogger.capture.hooks import call_name, first_tensor, hooked, output_shapes
+from fmlogger.capture.hooks import CallNames, first_tensor, hooked, output_shapes
 from fmlogger.capture.layers import (
     DEFAULT_MAX_LAYERS,
     concatenates_channels,
@@ -217,15 +217,13 @@ class Capture:
 
         belongs = self.adapter.belongs
         outputs: dict[str, object] = {}
-        counts: dict[str, int] = {}
+        names = CallNames()
 
         def record(path, output):
             tensor = first_tensor(output)
             if tensor is None or not belongs(tensor):
                 return  # a build pass in Keras' scratch graph: not part of this function
-            index = counts.get(path, 0)
-            counts[path] = index + 1
-            outputs[call_name(path, index)] = keras.ops.cast(tensor, "float32")
+            outputs[names(path)] = keras.ops.cast(tensor, "float32")
 
         with hooked(self.layers, record, model=self.model):
             result = self.model(inputs, training=False) if self.plan is None else self.plan.run(inputs)
