@@ -126,6 +126,22 @@ def stamp(path: str) -> tuple[int, int] | None:
     return (mtime, st.length) if mtime else None
 
 
+def nearest_existing(path: str) -> str:
+    """The absolute local ``path`` itself if it exists, else its nearest existing parent: where a
+    folder to be created would hang (check that it is a folder, and writable).
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> nearest_existing(os.path.join(folder, "runs", "exp1")) == folder
+        True
+    """
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return probe
+
+
 def read_bytes(path: str) -> bytes | None:
     """The file's bytes, or None when it does not exist (URLs through ``gfile()``)."""
     if is_remote(path):

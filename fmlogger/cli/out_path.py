@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 
-from fmlogger._paths import is_remote
+from fmlogger._paths import is_remote, nearest_existing
 
 
 class BadOut(ValueError):
@@ -78,9 +78,7 @@ def check_out_folder(path: str) -> str:
         BadOut: empty, NUL, a URL, or an existing file (or a file where one of its parents should be).
     """
     target = _checked(path, "the output folder")
-    probe = target
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
+    probe = nearest_existing(target)
     if not os.path.isdir(probe):
         where = "is a file" if probe == target else f"lies under the file {probe!r}"
         raise BadOut(f"--out must be a folder; it {where}. Received: --out={path!r}")

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Sequence
 
 from fmlogger._checks import check_folder_name
-from fmlogger._paths import check_remote, is_remote, join
+from fmlogger._paths import check_remote, is_remote, join, nearest_existing
 from fmlogger.sinks.base import Failure, Output, ProjectorEntry, Sink
 from fmlogger.sinks.events import SummaryWriter
 
@@ -44,9 +44,7 @@ def check_log_dir(log_dir) -> str:
     if is_remote(path):  # a URL: a file layer that knows its scheme, or a clear error now
         check_remote(path)
         return path
-    probe = os.path.abspath(path)
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
+    probe = nearest_existing(path)
     if not os.path.isdir(probe):
         raise ValueError(f"log_dir={path!r} cannot be created: {probe!r} is a file, not a folder.")
     if not os.access(probe, os.W_OK | os.X_OK):
